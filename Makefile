@@ -1,0 +1,49 @@
+# Everything runs in a virtualenv the Makefile creates itself (.venv).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test test-fast check lint typecheck conformance bench clean
+
+help:
+	@echo "make run          serve the reverse-echo quickstart on ws://127.0.0.1:8000"
+	@echo "make test         unit + integration tests (sets up .venv first)"
+	@echo "make check        ruff + mypy --strict"
+	@echo "make conformance  Autobahn testsuite, server and client side"
+	@echo "make bench        benchmarks against the peers"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) apps/echo/quickstart.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -x
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check wsframework tests apps benchmarks conformance
+	$(VENV)/bin/ruff format --check wsframework
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+conformance: $(STAMP)
+	bash conformance/run.sh
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage

@@ -1,0 +1,34 @@
+"""The reverse-echo quickstart: every text message comes back reversed.
+
+Run it with ``make run`` (or ``python apps/echo/quickstart.py``), then connect a client to
+ws://127.0.0.1:8000/. Written against the trio-websocket API, so changing the import to
+``from trio_websocket import ...`` runs the same program on trio-websocket.
+"""
+
+import sys
+
+import trio
+
+from wsframework.compat.trio_websocket import ConnectionClosed, serve_websocket
+
+
+async def echo_server(request):  # type: ignore[no-untyped-def]
+    ws = await request.accept()
+    while True:
+        try:
+            message = await ws.get_message()
+            await ws.send_message(message[::-1])
+        except ConnectionClosed:
+            break
+
+
+async def main(port: int) -> None:
+    print(f"reverse-echo server on ws://127.0.0.1:{port}/ (Ctrl+C to stop)", flush=True)
+    await serve_websocket(echo_server, "127.0.0.1", port, ssl_context=None)
+
+
+if __name__ == "__main__":
+    try:
+        trio.run(main, int(sys.argv[1]) if len(sys.argv) > 1 else 8000)
+    except KeyboardInterrupt:
+        pass

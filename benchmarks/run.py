@@ -1,0 +1,580 @@
+"""Benchmark driver: server CPU per message across WebSocket implementations.
+
+    python benchmarks/run.py                 # full default run (~5 min, 5 rounds)
+    python benchmarks/run.py --quick         # smoke test (~1 min)
+    python benchmarks/run.py --impls raw-trio,wsframework --scenarios pingpong
+    python benchmarks/run.py --list          # implementations and availability
+
+What it does
+------------
+1. Starts every selected echo server in its own process
+   (``benchmarks/servers.py --impl X --port 0``, waits for its ``READY`` line).
+2. Starts one load-client process (``benchmarks/loadclient.py --stdin``); the
+   same hand-rolled asyncio client (no permessage-deflate) drives every
+   WebSocket server, and speaks the length-prefixed protocol to ``raw-trio``.
+3. For each scenario, runs ``--rounds`` rounds; within a round every server is
+   measured once (order rotated per round, so drift hits all alike).  The
+   metric is the *server process's* CPU time (utime+stime from
+   ``/proc/<pid>/stat``) over the timed part, per unit.  The idle-memory
+   scenario uses a freshly started server each round.
+4. Client benchmark: each client library (``benchmarks/clients.py``) does
+   32-byte ping-pong against one fixed server (websockets' asyncio server);
+   metric is the *client process's* CPU per round trip.
+5. Prints markdown tables (medians) and writes JSON + markdown to
+   ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import select
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def _ensure_interpreter() -> None:
+    """Re-exec under the repo's .venv if the current Python lacks the deps."""
+    try:
+        import trio  # noqa: F401
+        import wsproto  # noqa: F401
+    except ImportError:
+        venv_py = os.path.join(REPO, ".venv", "bin", "python")
+        if os.path.exists(venv_py) and os.path.realpath(sys.executable) != os.path.realpath(
+            venv_py
+        ):
+            os.execv(venv_py, [venv_py, *sys.argv])
+        raise
+
+
+_ensure_interpreter()
+sys.path.insert(0, HERE)
+
+from clients import CLIENTS  # noqa: E402
+from servers import REGISTRY, raise_nofile_limit  # noqa: E402
+
+PY = sys.executable
+
+# name -> (label, unit, default count, quick count, extra request fields)
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "pingpong": dict(
+        label="32 B ping-pong, 1 conn", unit="µs/msg", count=10_000, quick=500, req={"size": 32}
+    ),
+    "pipelined": dict(
+        label="1 KiB pipelined, window 64", unit="µs/msg", count=30_000, quick=2_000,
+        req={"size": 1024, "window": 64},
+    ),
+    "large": dict(
+        label="1 MiB echo", unit="µs/MiB", count=128, quick=5, req={"size": 1 << 20}
+    ),
+    "concurrent": dict(
+        label="32 B ping-pong, 100 conns", unit="µs/msg", count=200, quick=10,
+        req={"size": 32, "conns": 100},
+        note="count = round trips per connection",
+    ),
+    "handshake": dict(
+        label="connect + 1 msg + close", unit="µs/handshake", count=1_500, quick=50, req={}
+    ),
+    "idle_memory": dict(
+        label="idle connection memory (1000 conns)", unit="KiB RSS/conn", count=1_000,
+        quick=1_000, req={},
+    ),
+}
+CLIENT_BENCH = dict(count=10_000, quick=500, warmup=200, server="websockets-asyncio")
+BASELINE = "raw-trio"
+OURS, THEIRS = "wsframework", "trio-websocket"
+
+
+# --------------------------------------------------------------------------- #
+# process management (only ever signals processes it started, by PID)         #
+# --------------------------------------------------------------------------- #
+
+
+class ServerProc:
+    def __init__(self, impl: str, log_dir: str):
+        self.impl = impl
+        self.log_path = os.path.join(log_dir, f"server-{impl}.log")
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = open(self.log_path, "a")
+        log.write(f"\n==== start {time.strftime('%H:%M:%S')} ====\n")
+        log.flush()
+        self.proc = subprocess.Popen(
+            [PY, os.path.join(HERE, "servers.py"), "--impl", self.impl, "--port", "0"],
+            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
+            cwd=REPO,
+        )
+        log.close()
+        line = _readline(self.proc, timeout)
+        if not line or not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"{self.impl}: server did not become ready (see {self.log_path})")
+        self.port = int(line.split()[1])
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _readline(proc: subprocess.Popen[str], timeout: float) -> str | None:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        r, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
+        if r:
+            line = proc.stdout.readline()
+            return line or None
+        if proc.poll() is not None:
+            return None
+
+
+class LoadClient:
+    def __init__(self, log_dir: str):
+        self.log_path = os.path.join(log_dir, "loadclient.log")
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [PY, os.path.join(HERE, "loadclient.py"), "--stdin"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
+        )
+        log.close()
+
+    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        assert self.proc is not None and self.proc.stdin is not None
+        req = {**req, "timeout": timeout}
+        try:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.stop()
+            return {"error": "load client died"}
+        line = _readline(self.proc, timeout + 30)
+        if line is None:
+            self.stop()
+            return {"error": "load client timed out or died"}
+        return json.loads(line)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+
+# --------------------------------------------------------------------------- #
+# measurement loops                                                           #
+# --------------------------------------------------------------------------- #
+
+
+def _metric(scenario: str, res: dict[str, Any]) -> float:
+    if scenario == "idle_memory":
+        return res["bytes_per_conn"] / 1024.0
+    return res["cpu_s"] / res["units"] * 1e6
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        sc: {impl: {"rounds": [], "errors": []} for impl in impls} for sc in args.scenarios
+    }
+    servers: dict[str, ServerProc] = {}
+    client = LoadClient(log_dir)
+    client.start()
+    try:
+        long_lived = [sc for sc in args.scenarios if sc != "idle_memory"]
+        if long_lived:
+            for impl in list(impls):
+                sp = ServerProc(impl, log_dir)
+                try:
+                    sp.start()
+                    servers[impl] = sp
+                except RuntimeError as exc:
+                    _log(f"!! {exc}")
+                    for sc in args.scenarios:
+                        results[sc][impl]["errors"].append(str(exc))
+        for sc in args.scenarios:
+            spec = SCENARIOS[sc]
+            count = max(1, int((spec["quick"] if args.quick else spec["count"]) * args.scale))
+            for r in range(args.rounds):
+                order = impls[r % len(impls):] + impls[: r % len(impls)]
+                line = []
+                for impl in order:
+                    entry = results[sc][impl]
+                    if sc == "idle_memory":
+                        sp = ServerProc(impl, log_dir)
+                        try:
+                            sp.start()
+                        except RuntimeError as exc:
+                            entry["errors"].append(str(exc))
+                            line.append(f"{impl}=ERR")
+                            continue
+                        time.sleep(0.2)
+                    else:
+                        sp = servers.get(impl)  # type: ignore[assignment]
+                        if sp is None:
+                            continue
+                        if not sp.alive():
+                            try:
+                                sp.start()
+                            except RuntimeError as exc:
+                                entry["errors"].append(str(exc))
+                                continue
+                    req = {
+                        "scenario": sc,
+                        "proto": REGISTRY[impl].protocol,
+                        "port": sp.port,
+                        "server_pid": sp.pid,
+                        "count": count,
+                        "text": args.text,
+                        **spec["req"],
+                    }
+                    res = client.request(req, args.timeout)
+                    if sc == "idle_memory":
+                        sp.stop()
+                    if "error" in res:
+                        entry["errors"].append(res["error"])
+                        _log(f"!! {sc} {impl}: {res['error']}")
+                        if res.get("trace"):
+                            with open(os.path.join(log_dir, "errors.log"), "a") as f:
+                                f.write(f"--- {sc} {impl}\n{res['trace']}\n")
+                        if sc != "idle_memory":  # may be wedged: restart it
+                            sp.stop()
+                        line.append(f"{impl}=ERR")
+                        continue
+                    res["metric"] = _metric(sc, res)
+                    if res.get("sched_cpu_s") is not None:  # ns-resolution cross-check
+                        res["metric_sched"] = res["sched_cpu_s"] / res["units"] * 1e6
+                    entry["rounds"].append(res)
+                    line.append(f"{impl}={res['metric']:.1f}")
+                _log(f"[{sc} r{r + 1}/{args.rounds}] " + " ".join(line))
+    finally:
+        client.stop()
+        for sp in servers.values():
+            sp.stop()
+    for sc in results:
+        for impl, entry in results[sc].items():
+            vals = [x["metric"] for x in entry["rounds"]]
+            if vals:
+                entry["median"] = statistics.median(vals)
+                entry["min"], entry["max"] = min(vals), max(vals)
+                entry["median_rate"] = statistics.median(
+                    x["units"] / x["wall_s"] for x in entry["rounds"] if x["wall_s"] > 0
+                )
+                sched = [x["metric_sched"] for x in entry["rounds"] if "metric_sched" in x]
+                if sched:
+                    entry["median_sched"] = statistics.median(sched)
+    return results
+
+
+def run_client_bench(args: argparse.Namespace, clients: list[str], log_dir: str) -> dict[str, Any]:
+    results: dict[str, Any] = {c: {"rounds": [], "errors": []} for c in clients}
+    count = max(1, int((CLIENT_BENCH["quick"] if args.quick else CLIENT_BENCH["count"]) * args.scale))
+    sp = ServerProc(CLIENT_BENCH["server"], log_dir)
+    sp.start()
+    try:
+        for r in range(args.rounds):
+            order = clients[r % len(clients):] + clients[: r % len(clients)]
+            line = []
+            for c in order:
+                try:
+                    out = subprocess.run(
+                        [PY, os.path.join(HERE, "clients.py"), "--impl", c, "--port", str(sp.port),
+                         "--count", str(count), "--warmup", str(CLIENT_BENCH["warmup"])],
+                        capture_output=True, text=True, timeout=args.timeout, cwd=REPO,
+                    )
+                    res = json.loads(out.stdout.strip().splitlines()[-1])
+                    if out.stderr.strip():
+                        with open(os.path.join(log_dir, f"client-{c}.log"), "a") as f:
+                            f.write(out.stderr)
+                except Exception as exc:
+                    res = {"error": f"{type(exc).__name__}: {exc}"}
+                if "error" in res:
+                    results[c]["errors"].append(res["error"])
+                    line.append(f"{c}=ERR")
+                    _log(f"!! client {c}: {res['error']}")
+                    continue
+                res["metric"] = res["cpu_s"] / res["units"] * 1e6
+                results[c]["rounds"].append(res)
+                line.append(f"{c}={res['metric']:.1f}")
+            _log(f"[client r{r + 1}/{args.rounds}] " + " ".join(line))
+    finally:
+        sp.stop()
+    for entry in results.values():
+        vals = [x["metric"] for x in entry["rounds"]]
+        if vals:
+            entry["median"] = statistics.median(vals)
+            entry["min"], entry["max"] = min(vals), max(vals)
+            entry["median_rate"] = statistics.median(x["units"] / x["wall_s"] for x in entry["rounds"])
+    return results
+
+
+# --------------------------------------------------------------------------- #
+# reporting                                                                   #
+# --------------------------------------------------------------------------- #
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.1f}"
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    if a and b and "median" in a and "median" in b and b["median"] > 0:
+        return f"{a['median'] / b['median']:.2f}×"
+    return "–"
+
+
+def server_tables(results: dict[str, Any], impls: list[str]) -> str:
+    ws_impls = [i for i in impls if i != BASELINE]
+    head = ["scenario", "unit", *impls]
+    if OURS in impls and THEIRS in impls:
+        head.append(f"{OURS} / {THEIRS}")
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    spread_rows = ["| scenario | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
+    rate_rows = ["| scenario | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
+    for sc, per in results.items():
+        spec = SCENARIOS[sc]
+        base = per.get(BASELINE)
+        cells = [spec["label"], spec["unit"]]
+        spread, rates = [spec["label"]], [spec["label"]]
+        for impl in impls:
+            e = per.get(impl, {})
+            if "median" not in e:
+                cells.append("error" if e.get("errors") else "–")
+                spread.append("–")
+                rates.append("–")
+                continue
+            cell = _fmt(e["median"])
+            if impl in ws_impls and base and base.get("median"):
+                cell += f" ({e['median'] / base['median']:.1f}× raw)"
+            cells.append(cell)
+            rel = (e["max"] - e["min"]) / e["median"] * 100 if e["median"] else 0.0
+            spread.append(f"±{rel / 2:.0f}% (n={len(e['rounds'])})")
+            rates.append("–" if sc == "idle_memory" else _fmt(e["median_rate"]))
+        if OURS in impls and THEIRS in impls:
+            cells.append(_ratio(per.get(OURS), per.get(THEIRS)))
+        rows.append("| " + " | ".join(cells) + " |")
+        spread_rows.append("| " + " | ".join(spread) + " |")
+        rate_rows.append("| " + " | ".join(rates) + " |")
+    return (
+        "### Server CPU per unit (median of rounds; lower is better)\n\n"
+        + "\n".join(rows)
+        + "\n\n### Round-to-round spread, ±(max−min)/2 relative to the median\n\n"
+        + "\n".join(spread_rows)
+        + "\n\n### Client-observed throughput (units/s, wall clock, median; context only)\n\n"
+        + "\n".join(rate_rows)
+        + "\n"
+    )
+
+
+def client_table(results: dict[str, Any]) -> str:
+    rows = [
+        f"| client | CPU µs/round trip | × {THEIRS} | spread | round trips/s |",
+        "|---|---|---|---|---|",
+    ]
+    ref = results.get(THEIRS)
+    for c, e in results.items():
+        if "median" not in e:
+            rows.append(f"| {c} | error | – | – | – |")
+            continue
+        rel = (e["max"] - e["min"]) / e["median"] * 50
+        rows.append(
+            f"| {c} | {_fmt(e['median'])} | {_ratio(e, ref)} | ±{rel:.0f}% | "
+            f"{_fmt(e['median_rate'])} |"
+        )
+    return (
+        "### Client CPU per 32 B round trip "
+        f"(server: {CLIENT_BENCH['server']}; lower is better)\n\n" + "\n".join(rows) + "\n"
+    )
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("trio", "wsproto", "trio-websocket", "websockets", "hypercorn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        import wsframework
+
+        out["wsframework"] = str(getattr(wsframework, "__version__", "checkout"))
+    except Exception:
+        pass
+    return out
+
+
+def _available(registry: dict[str, Any], name: str, script: str) -> bool:
+    # Checked in a subprocess so a half-written module can't break the driver.
+    rc = subprocess.run(
+        [PY, os.path.join(HERE, script), "--check", name],
+        cwd=REPO, capture_output=True, timeout=60,
+    ).returncode
+    return rc == 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--rounds", type=int, default=None, help="rounds per row (default 5, quick 3)")
+    p.add_argument("--quick", action="store_true", help="small counts, for smoke testing")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply all message counts")
+    p.add_argument("--impls", help=f"comma list of servers (choices: {', '.join(REGISTRY)})")
+    p.add_argument("--clients", help=f"comma list of clients (choices: {', '.join(CLIENTS)})")
+    p.add_argument("--scenarios", help=f"comma list (choices: {', '.join(SCENARIOS)})")
+    p.add_argument("--no-servers", action="store_true", help="skip the server benchmark")
+    p.add_argument("--no-clients", action="store_true", help="skip the client benchmark")
+    p.add_argument("--text", action="store_true", help="text frames instead of binary")
+    p.add_argument("--timeout", type=float, default=180.0, help="per-measurement timeout (s)")
+    p.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
+    p.add_argument("--list", action="store_true", help="list implementations and exit")
+    args = p.parse_args()
+
+    if args.list:
+        subprocess.run([PY, os.path.join(HERE, "servers.py"), "--list"], cwd=REPO)
+        for name, c in CLIENTS.items():
+            ok = "ok" if _available(CLIENTS, name, "clients.py") else "unavailable"
+            print(f"client {name:20} {ok:12} {c.description}")
+        return 0
+
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
+    args.scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
+    for sc in args.scenarios:
+        if sc not in SCENARIOS:
+            p.error(f"unknown scenario {sc!r}")
+    raise_nofile_limit()
+
+    if args.impls:
+        impls = args.impls.split(",")
+        for i in impls:
+            if i not in REGISTRY:
+                p.error(f"unknown server impl {i!r}")
+    else:
+        impls = [n for n, s in REGISTRY.items() if s.default]
+    skipped = [i for i in impls if not _available(REGISTRY, i, "servers.py")]
+    impls = [i for i in impls if i not in skipped]
+    if args.clients:
+        clients = args.clients.split(",")
+        for c in clients:
+            if c not in CLIENTS:
+                p.error(f"unknown client impl {c!r}")
+    else:
+        clients = [n for n, c in CLIENTS.items() if c.default]
+    skipped_clients = [c for c in clients if not _available(CLIENTS, c, "clients.py")]
+    clients = [c for c in clients if c not in skipped_clients]
+    if skipped or skipped_clients:
+        _log(f"skipping unavailable: servers={skipped} clients={skipped_clients}")
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    os.makedirs(args.out, exist_ok=True)
+    log_dir = os.path.join(args.out, f"logs-{stamp}")
+    os.makedirs(log_dir, exist_ok=True)
+
+    t0 = time.monotonic()
+    _log(f"servers: {impls}  clients: {clients}  rounds: {args.rounds}"
+         f"{'  (quick)' if args.quick else ''}")
+    server_res = {} if args.no_servers or not impls else run_server_bench(args, impls, log_dir)
+    client_res = {} if args.no_clients or not clients else run_client_bench(args, clients, log_dir)
+    duration = time.monotonic() - t0
+
+    md = [f"## wsframework benchmarks ({stamp}, {args.rounds} rounds"
+          f"{', quick' if args.quick else ''}, {duration:.0f} s)\n"]
+    if server_res:
+        md.append(server_tables(server_res, impls))
+    if client_res:
+        md.append(client_table(client_res))
+    if skipped or skipped_clients:
+        md.append(
+            f"_Skipped (not importable): servers {skipped or '-'}, clients {skipped_clients or '-'}_\n"
+        )
+    text = "\n".join(md)
+    print(text)
+
+    counts = {
+        sc: max(1, int((SCENARIOS[sc]["quick"] if args.quick else SCENARIOS[sc]["count"])
+                       * args.scale))
+        for sc in args.scenarios
+    }
+    payload = {
+        "meta": {
+            "timestamp": stamp,
+            "duration_s": duration,
+            "args": {k: v for k, v in vars(args).items()},
+            "counts": counts,
+            "scenarios": {k: {"label": v["label"], "unit": v["unit"]} for k, v in SCENARIOS.items()},
+            "versions": _versions(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "cpu_metric": "server utime+stime from /proc/<pid>/stat (clock ticks)",
+            "client_bench": CLIENT_BENCH,
+            "skipped": skipped + skipped_clients,
+        },
+        "servers": server_res,
+        "clients": client_res,
+        "markdown": text,
+    }
+    path = os.path.join(args.out, f"bench-{stamp}.json")
+    for target in (path, os.path.join(args.out, "latest.json")):
+        with open(target, "w") as f:
+            json.dump(payload, f, indent=1)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(text)
+    _log(f"wrote {path} (and latest.json / latest.md); logs in {log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

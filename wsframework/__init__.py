@@ -1,0 +1,52 @@
+"""wsframework: WebSockets on Trio and wsproto.
+
+The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``.
+"""
+
+from .client import (
+    connect_websocket,
+    connect_websocket_url,
+    open_websocket,
+    open_websocket_url,
+    wrap_client_stream,
+)
+from .connection import Endpoint, WebSocketConnection
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionRejected,
+    ConnectionTimeout,
+    DisconnectionTimeout,
+    HandshakeError,
+    InvalidHandshake,
+    WebSocketError,
+)
+from .protocol.close import CloseReason
+from .protocol.deflate import DeflateOptions
+from .request import WebSocketRequest
+from .server import WebSocketServer, serve_websocket, wrap_server_stream
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "CloseReason",
+    "ConnectionClosed",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "DeflateOptions",
+    "DisconnectionTimeout",
+    "Endpoint",
+    "HandshakeError",
+    "InvalidHandshake",
+    "WebSocketConnection",
+    "WebSocketError",
+    "WebSocketRequest",
+    "WebSocketServer",
+    "__version__",
+    "connect_websocket",
+    "connect_websocket_url",
+    "open_websocket",
+    "open_websocket_url",
+    "serve_websocket",
+    "wrap_client_stream",
+    "wrap_server_stream",
+]

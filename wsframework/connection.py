@@ -1,0 +1,651 @@
+"""WebSocketConnection: one open WebSocket on a trio Stream, for both clients and servers.
+
+How it runs (the hot path is written for as few scheduler passes as possible):
+
+* one reader task per connection reads up to ``receive_buffer_size`` bytes at a time, hands them
+  to wsproto and handles every event of that read in one pass: complete messages go into a
+  bounded deque, pings are answered, pongs wake :meth:`ping`, close frames are answered;
+* a task waiting in :meth:`get_message` is parked on a ``ParkingLot`` and woken directly by the
+  reader (no memory channel, no lock); when the deque holds ``message_queue_size`` messages the
+  reader parks too, so it stops reading the socket until the handler catches up;
+* writes are serialised by a flag, not a ``trio.Lock``: an uncontended send takes no extra
+  checkpoint. On a plain TCP socket a write the kernel accepts whole does not yield again
+  (cancellation is still checked first); every 16th such write yields anyway so a task that
+  only sends cannot starve the others (``tests/test_connection.py::test_sender_is_fair``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import struct
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from ipaddress import ip_address
+from typing import TYPE_CHECKING, Any
+
+import trio
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.utilities import LocalProtocolError
+
+from .exceptions import ConnectionClosed
+from .protocol.close import CloseReason, check_close_code
+from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
+
+if TYPE_CHECKING:
+    import ssl  # noqa: F401
+
+__all__ = [
+    "CONN_TIMEOUT",
+    "MAX_MESSAGE_SIZE",
+    "MESSAGE_QUEUE_SIZE",
+    "RECEIVE_BYTES",
+    "ConnectionOptions",
+    "Endpoint",
+    "WebSocketConnection",
+]
+
+logger = logging.getLogger("wsframework")
+
+CONN_TIMEOUT = 60.0
+MESSAGE_QUEUE_SIZE = 1
+MAX_MESSAGE_SIZE = 2**20
+RECEIVE_BYTES = 64 * 2**10
+_YIELD_EVERY = 16
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Endpoint:
+    """One end of a TCP connection.
+
+    Attributes:
+        address: the IP address (:func:`ipaddress.ip_address`).
+        port: the TCP port.
+        is_ssl: whether TLS is in use.
+    """
+
+    def __init__(self, address: str | int, port: int, is_ssl: bool) -> None:
+        self.address = ip_address(address)
+        self.port = port
+        self.is_ssl = is_ssl
+
+    @property
+    def url(self) -> str:
+        """A URL for this endpoint, e.g. ``ws://127.0.0.1:8000``."""
+        scheme = "wss" if self.is_ssl else "ws"
+        if (self.port == 80 and not self.is_ssl) or (self.port == 443 and self.is_ssl):
+            port_str = ""
+        else:
+            port_str = ":" + str(self.port)
+        if self.address.version == 4:
+            return f"{scheme}://{self.address}{port_str}"
+        return f"{scheme}://[{self.address}]{port_str}"
+
+    def __repr__(self) -> str:
+        return f'Endpoint(address="{self.address}", port={self.port}, is_ssl={self.is_ssl})'
+
+
+def stream_endpoint(stream: trio.abc.Stream, *, local: bool) -> Endpoint | str:
+    """The local or remote :class:`Endpoint` of a stream, or ``repr(stream)`` when it has none."""
+    sock: Any = None
+    is_ssl = False
+    if isinstance(stream, trio.SocketStream):
+        sock = stream.socket
+    elif isinstance(stream, trio.SSLStream) and isinstance(
+        stream.transport_stream, trio.SocketStream
+    ):
+        sock = stream.transport_stream.socket
+        is_ssl = True
+    if sock is None:
+        return repr(stream)
+    try:
+        name = sock.getsockname() if local else sock.getpeername()
+    except OSError:
+        return repr(stream)
+    if isinstance(name, tuple) and len(name) >= 2:
+        return Endpoint(name[0], name[1], is_ssl)
+    return str(name) or repr(stream)
+
+
+class WebSocketConnection(trio.abc.AsyncResource):
+    """A WebSocket connection, client or server side.
+
+    You get one from :meth:`WebSocketRequest.accept` on a server or from :func:`open_websocket`
+    and friends on a client; it is not meant to be constructed directly.
+
+    Iterating it (``async for message in ws``) yields messages until the connection closes; a
+    normal closure (1000 or 1001) ends the loop quietly, any other raises
+    :exc:`ConnectionClosed`.
+    """
+
+    _ids = iter(range(1, 2**62))
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        proto: Connection,
+        *,
+        path: str,
+        subprotocol: str | None,
+        request_headers: Headers,
+        response_headers: Headers,
+        message_queue_size: int = MESSAGE_QUEUE_SIZE,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        receive_buffer_size: int | None = RECEIVE_BYTES,
+        disconnect_timeout: float = CONN_TIMEOUT,
+        deflate: LimitedDeflate | None = None,
+    ) -> None:
+        self._id = next(self._ids)
+        self._stream = stream
+        self._proto = proto
+        self._is_client = proto.client
+        self._path = path
+        self._subprotocol = subprotocol
+        self._request_headers = request_headers
+        self._response_headers = response_headers
+        self._capacity = max(1, message_queue_size)
+        self._max_message_size = max_message_size
+        self._receive_buffer_size = receive_buffer_size or RECEIVE_BYTES
+        self._disconnect_timeout = disconnect_timeout
+        self._deflate = deflate
+        self._close_reason: CloseReason | None = None
+        self._local_close = False
+        self._messages: deque[str | bytes] = deque()
+        self._parts: list[Any] = []
+        self._part_size = 0
+        self._getters = trio.lowlevel.ParkingLot()
+        self._reader_lot = trio.lowlevel.ParkingLot()
+        self._send_busy = False
+        self._send_waiters = trio.lowlevel.ParkingLot()
+        self._unyielded = 0
+        self._fd = -1
+        if isinstance(stream, trio.SocketStream):
+            self._fd = stream.socket.fileno()
+        self._pings: OrderedDict[bytes, trio.Event] = OrderedDict()
+        self._ping_sent_at: dict[bytes, float] = {}
+        self._latency: float | None = None
+        self._finished = trio.Event()
+        self._stream_closed = False
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def closed(self) -> CloseReason | None:
+        """(Read-only) Why the connection was or is being closed, else ``None``.
+
+        Set as soon as closing starts, by either side; ``code`` is the code actually sent (for a
+        close we started) or received (for one the peer started), 1006 for a lost connection.
+        """
+        return self._close_reason
+
+    @property
+    def is_client(self) -> bool:
+        """(Read-only) Is this a client instance?"""
+        return self._is_client
+
+    @property
+    def is_server(self) -> bool:
+        """(Read-only) Is this a server instance?"""
+        return not self._is_client
+
+    @property
+    def local(self) -> Endpoint | str:
+        """The local endpoint of the connection."""
+        return stream_endpoint(self._stream, local=True)
+
+    @property
+    def remote(self) -> Endpoint | str:
+        """The remote endpoint of the connection."""
+        return stream_endpoint(self._stream, local=False)
+
+    @property
+    def path(self) -> str:
+        """The requested URL path (with the query string, as sent in the request line)."""
+        return self._path
+
+    @property
+    def subprotocol(self) -> str | None:
+        """(Read-only) The negotiated subprotocol, or ``None``."""
+        return self._subprotocol
+
+    @property
+    def handshake_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The HTTP headers the remote side sent during the handshake (lower-case names)."""
+        return tuple(self._response_headers if self._is_client else self._request_headers)
+
+    @property
+    def request_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers of the opening handshake request."""
+        return tuple(self._request_headers)
+
+    @property
+    def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers of the ``101 Switching Protocols`` response."""
+        return tuple(self._response_headers)
+
+    @property
+    def compression(self) -> bool:
+        """Whether permessage-deflate was negotiated on this connection."""
+        return self._deflate is not None
+
+    @property
+    def latency(self) -> float | None:
+        """Round-trip time in seconds of the last answered :meth:`ping`, else ``None``."""
+        return self._latency
+
+    def __str__(self) -> str:
+        return f"{'client' if self._is_client else 'server'}-{self._id}"
+
+    def __repr__(self) -> str:
+        state = "open" if self._close_reason is None else f"closed {self._close_reason.code}"
+        return f"<WebSocketConnection {self} {self._path!r} {state}>"
+
+    # ------------------------------------------------------------------ public API
+
+    async def get_message(self) -> str | bytes:
+        """Receive the next message: ``str`` for a text message, ``bytes`` for a binary one.
+
+        Messages the peer sent before it closed can still be read; after them this raises
+        :exc:`ConnectionClosed`. After a local :meth:`aclose`, pending messages are discarded.
+
+        Cancelling is safe: a message is only taken from the queue when this call returns it.
+        For a timeout, wrap the call in ``with trio.move_on_after(seconds):`` or
+        ``trio.fail_after``.
+
+        Raises:
+            ConnectionClosed: the connection is closed and no message is pending.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._messages:
+            if self._close_reason is not None:
+                raise ConnectionClosed(self._close_reason)
+            await self._getters.park()
+        message = self._messages.popleft()
+        if self._reader_lot:
+            self._reader_lot.unpark()
+        return message
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason is not None and exc.reason.code in (1000, 1001):
+                    return
+                raise
+            yield message
+
+    async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
+        """Send one message: text for ``str``, binary for ``bytes``/``bytearray``/``memoryview``.
+
+        Args:
+            message: the payload.
+            compress: ``False`` sends this message uncompressed even when permessage-deflate is
+                on (useful for payloads that are already compressed).
+
+        Returns once the kernel has taken all the bytes; if the peer reads slowly this waits,
+        which is the backpressure. Cancelling while it waits may leave a partial frame on the
+        wire, after which the connection is unusable and is closed; put a timeout on a whole
+        conversation rather than on single sends (``trio.move_on_after``).
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``message`` is neither text nor bytes.
+        """
+        if isinstance(message, str):
+            event: TextMessage | BytesMessage = TextMessage(data=message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            event = BytesMessage(data=bytes(message))
+        else:
+            raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        deflate = self._deflate
+        if deflate is not None and not compress:
+            await self._send_event(event, skip_compression=True)
+        else:
+            await self._send_event(event)
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Send a ping and wait for the matching pong.
+
+        A pong also answers every earlier ping still in flight (a peer may answer several
+        pings with one pong). :attr:`latency` is updated from the round trip.
+
+        Args:
+            payload: at most 125 bytes, unique among pings in flight; ``None`` picks 4 random
+                bytes.
+
+        Cancelling is safe (the ping is forgotten). For a timeout use ``trio.fail_after``.
+
+        Raises:
+            ConnectionClosed: the connection is closed, or closes before the pong arrives.
+            ValueError: ``payload`` is already in flight or longer than 125 bytes.
+        """
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        if payload is None:
+            payload = struct.pack("!I", random.getrandbits(32))
+            while payload in self._pings:
+                payload = struct.pack("!I", random.getrandbits(32))
+        payload = bytes(payload)
+        if payload in self._pings:
+            raise ValueError(f"Payload value {payload!r} is already in flight.")
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        event = trio.Event()
+        self._pings[payload] = event
+        self._ping_sent_at[payload] = trio.current_time()
+        try:
+            await self._send_event(Ping(payload=payload))
+            await event.wait()
+            if payload in self._pings:  # woken by the connection closing, not by a pong
+                raise ConnectionClosed(self._close_reason)
+        finally:
+            self._pings.pop(payload, None)
+            self._ping_sent_at.pop(payload, None)
+
+    async def pong(self, payload: bytes | None = None) -> None:
+        """Send an unsolicited pong (a one-way heartbeat).
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+        """
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        await self._send_event(Pong(payload=payload or b""))
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection: send a close frame, wait for the peer's, close the stream.
+
+        Idempotent. Afterwards :meth:`get_message` and :meth:`send_message` raise
+        :exc:`ConnectionClosed` and pending messages are discarded. The wait for the peer's close
+        frame is bounded by ``disconnect_timeout`` (60 s unless set), and the stream is closed
+        even if this call is cancelled, so it is safe to cancel; to bound it more tightly use
+        ``with trio.move_on_after(seconds):``.
+
+        Args:
+            code: 1000 (normal), 1001 (going away), 1002-1003, 1007-1014 or 3000-4999.
+            reason: a short text, truncated to 123 bytes of UTF-8.
+
+        Raises:
+            ValueError: ``code`` may not be sent in a close frame.
+        """
+        check_close_code(code)
+        if self._close_reason is not None:
+            if self._local_close:
+                await self._wait_finished()
+            return
+        self._set_closed(CloseReason(code, reason), local=True)
+        try:
+            if self._proto.state is ConnectionState.OPEN:
+                await self._send_event(CloseConnection(code=code, reason=reason))
+            await self._wait_finished()
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await self._close_stream()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _wait_finished(self) -> None:
+        with trio.move_on_after(self._disconnect_timeout):
+            await self._finished.wait()
+
+    def _set_closed(self, reason: CloseReason, *, local: bool = False) -> None:
+        if self._close_reason is not None:
+            return
+        self._close_reason = reason
+        self._local_close = local
+        if local:
+            self._messages.clear()
+        self._getters.unpark_all()
+        self._reader_lot.unpark_all()
+        for event in self._pings.values():
+            event.set()
+
+    async def _close_stream(self) -> None:
+        if self._stream_closed:
+            return
+        self._stream_closed = True
+        self._finished.set()
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            try:
+                await self._stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    async def _send_event(self, event: Any, *, skip_compression: bool = False) -> None:
+        # Serialise writers with a flag; park only when another task is mid-write.
+        while self._send_busy:
+            await self._send_waiters.park()
+        self._send_busy = True
+        try:
+            if skip_compression and self._deflate is not None:
+                self._deflate.skip_next = True
+                try:
+                    data = self._proto.send(event)
+                finally:
+                    self._deflate.skip_next = False
+            else:
+                data = self._proto.send(event)
+            await self._write(data)
+        except LocalProtocolError as exc:
+            # The state changed (a close began) while this task waited for its turn.
+            raise ConnectionClosed(self._close_reason or CloseReason(1006, None)) from exc
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._set_closed(CloseReason(1006, None))
+            raise ConnectionClosed(self._close_reason) from exc
+        finally:
+            self._send_busy = False
+            if self._send_waiters:
+                self._send_waiters.unpark()
+
+    async def _write(self, data: bytes | bytearray | memoryview) -> None:
+        fd = self._fd
+        if fd >= 0 and not self._stream_closed:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise trio.BrokenResourceError(f"socket write failed: {exc}") from exc
+            if sent == len(data):
+                self._unyielded += 1
+                if self._unyielded >= _YIELD_EVERY:
+                    self._unyielded = 0
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return
+            data = memoryview(data)[sent:]
+        self._unyielded = 0
+        await self._stream.send_all(data)
+
+    async def _keepalive_task(self, interval: float, timeout: float) -> None:
+        """Ping every ``interval`` seconds; close with 1011 when a pong takes over ``timeout``."""
+        while self._close_reason is None:
+            await trio.sleep(interval)
+            with trio.move_on_after(timeout) as scope:
+                try:
+                    await self.ping()
+                except ConnectionClosed:
+                    return
+            if not scope.cancelled_caught:
+                continue
+            reason = f"keepalive ping timeout: no pong within {timeout:g} s"
+            logger.info("%s closing with 1011: %s", self, reason)
+            self._set_closed(CloseReason(1011, reason))
+            with trio.move_on_after(min(timeout, 1.0)):
+                try:
+                    if self._proto.state is ConnectionState.OPEN:
+                        await self._send_event(CloseConnection(code=1011, reason=reason))
+                except ConnectionClosed:
+                    pass
+            await self._close_stream()
+            return
+
+    async def _fail(self, code: int, reason: str | None) -> None:
+        """Fail the connection after a protocol error by the peer: close frame, then EOF."""
+        logger.info("%s closing with %d after a protocol error: %s", self, code, reason)
+        self._set_closed(CloseReason(code, reason))
+        if self._proto.state is ConnectionState.OPEN:
+            try:
+                await self._send_event(CloseConnection(code=code, reason=reason))
+            except ConnectionClosed:
+                pass
+
+    async def _reader_task(self) -> None:
+        """Read the socket until the connection ends. Never raises (but Cancelled)."""
+        try:
+            while await self._handle_events():
+                try:
+                    data = await self._stream.receive_some(self._receive_buffer_size)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    self._set_closed(CloseReason(1006, None))
+                    break
+                self._proto.receive_data(bytes(data))
+        except ConnectionClosed:
+            pass
+        except trio.Cancelled:
+            self._set_closed(CloseReason(1006, None))
+            raise
+        except Exception:
+            logger.exception("%s: internal error in the reader task", self)
+            self._set_closed(CloseReason(1011, "internal error"))
+        finally:
+            self._set_closed(CloseReason(1006, None))
+            await self._close_stream()
+
+    async def _handle_events(self) -> bool:
+        """Handle all events wsproto has; False when the connection is finished."""
+        messages = self._messages
+        for event in self._proto.events():
+            if isinstance(event, Message):
+                if self._close_reason is not None:
+                    continue
+                data = event.data
+                if event.message_finished and not self._parts:
+                    if len(data) > self._max_message_size:
+                        await self._too_big()
+                        return False
+                    messages.append(data)
+                else:
+                    self._part_size += len(data)
+                    if self._part_size > self._max_message_size:
+                        await self._too_big()
+                        return False
+                    self._parts.append(data)
+                    if not event.message_finished:
+                        continue
+                    joiner = "" if isinstance(event, TextMessage) else b""
+                    messages.append(joiner.join(self._parts))
+                    self._parts = []
+                    self._part_size = 0
+                if self._getters:
+                    self._getters.unpark()
+                while len(messages) >= self._capacity and self._close_reason is None:
+                    await self._reader_lot.park()
+            elif isinstance(event, Ping):
+                if self._proto.state is ConnectionState.OPEN:
+                    await self._send_event(event.response())
+            elif isinstance(event, Pong):
+                self._on_pong(bytes(event.payload))
+            elif isinstance(event, CloseConnection):
+                return await self._on_close(event)
+        return True
+
+    async def _too_big(self) -> None:
+        self._parts = []
+        self._part_size = 0
+        await self._fail(1009, f"message exceeds {self._max_message_size} bytes")
+
+    def _on_pong(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return
+        sent_at = self._ping_sent_at.get(payload)
+        if sent_at is not None:
+            self._latency = trio.current_time() - sent_at
+        while self._pings:
+            key, event = self._pings.popitem(last=False)
+            event.set()
+            if key == payload:
+                break
+
+    async def _on_close(self, event: CloseConnection) -> bool:
+        state = self._proto.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            # The peer started the closing handshake: answer it, then end.
+            self._set_closed(CloseReason(event.code, event.reason))
+            try:
+                await self._send_event(event.response())
+            except ConnectionClosed:
+                pass
+            return False
+        if state is ConnectionState.CLOSED:
+            # The peer's answer to our close frame.
+            return False
+        # wsproto reports a frame it could not parse as a close event in state OPEN (or
+        # LOCAL_CLOSING): the peer broke the protocol, so we fail the connection.
+        await self._fail(int(event.code), event.reason)
+        return False
+
+
+class ConnectionOptions:
+    """Settings shared by the connections of one server or client call (validated once)."""
+
+    __slots__ = (
+        "compression",
+        "connect_timeout",
+        "disconnect_timeout",
+        "max_message_size",
+        "message_queue_size",
+        "ping_interval",
+        "ping_timeout",
+        "receive_buffer_size",
+    )
+
+    def __init__(
+        self,
+        *,
+        message_queue_size: int = MESSAGE_QUEUE_SIZE,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        receive_buffer_size: int | None = RECEIVE_BYTES,
+        connect_timeout: float = CONN_TIMEOUT,
+        disconnect_timeout: float = CONN_TIMEOUT,
+        compression: DeflateOptions | None = DEFAULT_DEFLATE,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+    ) -> None:
+        if message_queue_size < 0:
+            raise ValueError(f"message_queue_size must be >= 0, got {message_queue_size}")
+        if max_message_size <= 0:
+            raise ValueError(f"max_message_size must be > 0, got {max_message_size}")
+        if receive_buffer_size is not None and receive_buffer_size <= 0:
+            raise ValueError(f"receive_buffer_size must be > 0, got {receive_buffer_size}")
+        if ping_interval is not None and ping_interval <= 0:
+            raise ValueError(f"ping_interval must be > 0, got {ping_interval}")
+        if ping_timeout is not None and ping_timeout <= 0:
+            raise ValueError(f"ping_timeout must be > 0, got {ping_timeout}")
+        self.message_queue_size = message_queue_size
+        self.max_message_size = max_message_size
+        self.receive_buffer_size = receive_buffer_size or RECEIVE_BYTES
+        self.connect_timeout = connect_timeout
+        self.disconnect_timeout = disconnect_timeout
+        self.compression = compression
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+
+    def start_connection(self, nursery: trio.Nursery, connection: WebSocketConnection) -> None:
+        """Start the background tasks of a freshly opened connection."""
+        nursery.start_soon(connection._reader_task)
+        if self.ping_interval is not None:
+            timeout = self.ping_timeout if self.ping_timeout is not None else self.ping_interval
+            nursery.start_soon(connection._keepalive_task, self.ping_interval, timeout)

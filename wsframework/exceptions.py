@@ -1,0 +1,116 @@
+"""The one exception tree of wsframework.
+
+::
+
+    Exception
+     └── WebSocketError                  root of everything we raise on purpose
+          ├── HandshakeError             the opening or closing handshake failed
+          │    ├── ConnectionRejected    the server answered with an HTTP status, not 101
+          │    ├── ConnectionTimeout     the opening handshake took too long
+          │    ├── DisconnectionTimeout  the closing handshake took too long
+          │    └── InvalidHandshake      a peer's handshake was malformed (carries status_code)
+          └── ConnectionClosed           the connection is closed (carries a CloseReason)
+
+Misuse on our own side raises the stdlib exceptions whose meaning matches: ``ValueError`` for a
+bad argument, ``TypeError`` for a wrong type, ``RuntimeError`` for a call in the wrong state.
+
+The names, constructors, attributes and ``repr`` forms of ``HandshakeError``,
+``ConnectionRejected``, ``ConnectionTimeout``, ``DisconnectionTimeout`` and ``ConnectionClosed``
+are those of trio-websocket 0.12, so ``except trio_websocket.ConnectionClosed`` code keeps working
+after switching imports.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .protocol.close import CloseReason
+
+__all__ = [
+    "ConnectionClosed",
+    "ConnectionRejected",
+    "ConnectionTimeout",
+    "DisconnectionTimeout",
+    "HandshakeError",
+    "InvalidHandshake",
+    "WebSocketError",
+]
+
+
+class WebSocketError(Exception):
+    """Base class of every exception wsframework raises on purpose."""
+
+
+class HandshakeError(WebSocketError):
+    """There was an error during connection or disconnection with the WebSocket server."""
+
+
+class ConnectionTimeout(HandshakeError):
+    """There was a timeout when connecting to the WebSocket server."""
+
+
+class DisconnectionTimeout(HandshakeError):
+    """There was a timeout when disconnecting from the WebSocket server."""
+
+
+class ConnectionClosed(WebSocketError):
+    """A WebSocket operation cannot be completed because the connection is closed or closing.
+
+    Attributes:
+        reason: the :class:`~wsframework.CloseReason` (code actually sent or received, its name
+            and the reason text), or ``None`` if the connection never opened.
+    """
+
+    def __init__(self, reason: CloseReason | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}<{self.reason}>"
+
+
+class ConnectionRejected(HandshakeError):
+    """The server refused the opening handshake with an HTTP response.
+
+    Attributes:
+        status_code: the 3 digit HTTP status code.
+        headers: the response headers as a tuple of ``(name, value)`` byte pairs.
+        body: the response body, or ``None`` if there was none.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: tuple[tuple[bytes, bytes], ...],
+        body: bytes | None,
+    ) -> None:
+        super().__init__(status_code, headers, body)
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}<status_code={self.status_code}>"
+
+
+class InvalidHandshake(HandshakeError):
+    """A peer's opening handshake was malformed.
+
+    On the server this becomes an HTTP error response (``status_code``, e.g. 400 or 426, with
+    ``headers``); on the client it means the server's 101 response was not valid.
+
+    Attributes:
+        status_code: the HTTP status to answer with (server side).
+        headers: extra response headers, e.g. ``Sec-WebSocket-Version: 13`` with a 426.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int = 400,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.headers = headers

@@ -1,0 +1,244 @@
+"""The server side of the opening handshake, sans-I/O, with strict checks.
+
+wsproto accepts some requests RFC 6455 forbids (HTTP/1.0, a ``Sec-WebSocket-Key`` that is not
+16 bytes of base64, duplicated key or version headers), so the server parses the request with h11
+itself, checks it here, and only then hands the upgraded byte stream to wsproto's frame-level
+``Connection``. Bytes that arrived behind the request headers are kept (``trailing_data``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+import h11
+
+from ..exceptions import InvalidHandshake
+
+__all__ = [
+    "HandshakeRequest",
+    "ServerHandshake",
+    "accept_key",
+    "build_accept_response",
+    "build_http_response",
+    "check_header",
+]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+Headers = list[tuple[bytes, bytes]]
+
+
+def accept_key(key: bytes) -> bytes:
+    """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``."""
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+
+
+def _tokens(values: Iterable[bytes]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        for part in value.decode("latin-1").split(","):
+            part = part.strip()
+            if part:
+                out.append(part)
+    return out
+
+
+@dataclass
+class HandshakeRequest:
+    """The facts of a valid opening handshake request.
+
+    Attributes:
+        target: the request target (path and query string), e.g. ``/chat?room=1``.
+        headers: every request header as ``(lower-case name, value)`` byte pairs, in order.
+        subprotocols: the subprotocols the client offered, in its order of preference.
+        extensions: the ``Sec-WebSocket-Extensions`` offers, one string per offer.
+        key: the client's ``Sec-WebSocket-Key``.
+        trailing_data: bytes that arrived after the request headers (a pipelined first frame).
+    """
+
+    target: str
+    headers: Headers
+    subprotocols: list[str]
+    extensions: list[str]
+    key: bytes
+    trailing_data: bytes = field(default=b"", repr=False)
+
+
+def _single(headers: Headers, name: bytes) -> bytes | None:
+    values = [v for n, v in headers if n == name]
+    if len(values) > 1:
+        raise InvalidHandshake(f"duplicate {name.decode()} header", 400)
+    return values[0] if values else None
+
+
+def validate_request(event: h11.Request) -> HandshakeRequest:
+    """Check an h11 request against RFC 6455 section 4.2.1.
+
+    Raises:
+        InvalidHandshake: with the status to answer: 400 for a malformed request, 405 for a
+            method other than GET, 426 for a request without a WebSocket upgrade or with an
+            unsupported ``Sec-WebSocket-Version``.
+    """
+    headers: Headers = [(bytes(n), bytes(v)) for n, v in event.headers]
+    upgrade = [t.lower() for t in _tokens(v for n, v in headers if n == b"upgrade")]
+    if "websocket" not in upgrade:
+        raise InvalidHandshake(
+            "this is a WebSocket endpoint: send a WebSocket upgrade request",
+            426,
+            ((b"upgrade", b"websocket"), (b"connection", b"Upgrade")),
+        )
+    if event.method != b"GET":
+        raise InvalidHandshake(
+            f"the WebSocket handshake must use GET, not {event.method.decode('latin-1')}",
+            405,
+            ((b"allow", b"GET"),),
+        )
+    if event.http_version != b"1.1":
+        raise InvalidHandshake(
+            f"the WebSocket handshake needs HTTP/1.1, not HTTP/{event.http_version.decode()}", 400
+        )
+    connection = [t.lower() for t in _tokens(v for n, v in headers if n == b"connection")]
+    if "upgrade" not in connection:
+        raise InvalidHandshake("the Connection header must contain 'Upgrade'", 400)
+    version = _single(headers, b"sec-websocket-version")
+    if version is None:
+        raise InvalidHandshake("missing Sec-WebSocket-Version header", 400)
+    if version.strip() != b"13":
+        raise InvalidHandshake(
+            f"unsupported WebSocket version {version.decode('latin-1')!r}: "
+            "this server supports version 13",
+            426,
+            ((b"sec-websocket-version", b"13"),),
+        )
+    key = _single(headers, b"sec-websocket-key")
+    if key is None:
+        raise InvalidHandshake("missing Sec-WebSocket-Key header", 400)
+    key = key.strip()
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) != 16:
+        raise InvalidHandshake("Sec-WebSocket-Key must be 16 bytes encoded in base64", 400)
+    for name in (b"content-length", b"transfer-encoding"):
+        value = _single(headers, name)
+        if value is not None and value.strip() not in (b"0", b""):
+            raise InvalidHandshake("the WebSocket handshake request must not have a body", 400)
+    subprotocols = _tokens(v for n, v in headers if n == b"sec-websocket-protocol")
+    extensions = _tokens(v for n, v in headers if n == b"sec-websocket-extensions")
+    return HandshakeRequest(
+        target=event.target.decode("latin-1"),
+        headers=headers,
+        subprotocols=subprotocols,
+        extensions=extensions,
+        key=key,
+    )
+
+
+class ServerHandshake:
+    """Feed bytes in, get a validated :class:`HandshakeRequest` out.
+
+    Usage: call :meth:`receive_data` with each chunk read from the socket (``b""`` at EOF); it
+    returns ``None`` until the request headers are complete, then the request.
+
+    Raises:
+        InvalidHandshake: from :meth:`receive_data` for any malformed or unsupported request,
+            including one whose headers exceed ``max_header_size``.
+        EOFError: when the peer closed the connection before finishing its request.
+    """
+
+    def __init__(self, max_header_size: int = 16384) -> None:
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+
+    def receive_data(self, data: bytes) -> HandshakeRequest | None:
+        self._h11.receive_data(data)
+        try:
+            event = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            if status == 431 or "exceeds" in str(exc):
+                raise InvalidHandshake("request headers are too large", 431) from None
+            raise InvalidHandshake(f"malformed HTTP request: {exc}", status) from None
+        if event is h11.NEED_DATA:
+            return None
+        if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            raise EOFError("the client closed the connection during the opening handshake")
+        if not isinstance(event, h11.Request):  # pragma: no cover - h11 yields Request first
+            raise InvalidHandshake("malformed HTTP request", 400)
+        request = validate_request(event)
+        request.trailing_data = self._trailing()
+        return request
+
+    def _trailing(self) -> bytes:
+        # With an Upgrade header, h11 pauses right after the request and keeps what follows.
+        data, _closed = self._h11.trailing_data
+        if data:
+            return bytes(data)
+        # Without one (rejected anyway) the body machinery would own the bytes: none kept.
+        return b""
+
+
+def check_header(name: bytes, value: bytes) -> None:
+    """Raise ``ValueError`` for a header that would break the HTTP response framing."""
+    if not name or any(c in name for c in b"\r\n:\x00 \t"):
+        raise ValueError(f"invalid header name {name!r}")
+    if any(c in value for c in b"\r\n\x00"):
+        raise ValueError(f"invalid header value {value!r} for {name!r}")
+
+
+def _header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    out = bytearray()
+    for name, value in headers:
+        check_header(name, value)
+        out += name + b": " + value + b"\r\n"
+    return bytes(out)
+
+
+def build_accept_response(
+    request: HandshakeRequest,
+    subprotocol: str | None,
+    extensions_header: bytes | None,
+    extra_headers: Sequence[tuple[bytes, bytes]],
+) -> tuple[bytes, Headers]:
+    """The bytes of the ``101 Switching Protocols`` response, and its headers."""
+    headers: Headers = [
+        (b"upgrade", b"websocket"),
+        (b"connection", b"Upgrade"),
+        (b"sec-websocket-accept", accept_key(request.key)),
+    ]
+    if subprotocol is not None:
+        headers.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
+    if extensions_header:
+        headers.append((b"sec-websocket-extensions", extensions_header))
+    protected = {n for n, _ in headers}
+    headers.extend((n.lower(), v) for n, v in extra_headers if n.lower() not in protected)
+    data = b"HTTP/1.1 101 Switching Protocols\r\n" + _header_lines(headers) + b"\r\n"
+    return data, headers
+
+
+def build_http_response(
+    status_code: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
+) -> bytes:
+    """The bytes of a complete HTTP/1.1 response that ends the connection."""
+    if not 100 <= status_code <= 599 or status_code == 101:
+        raise ValueError(f"status_code must be an HTTP status from 200 to 599, got {status_code}")
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        phrase = "Unknown"
+    lower = {n.lower() for n, _ in headers}
+    all_headers = list(headers)
+    if b"content-length" not in lower:
+        all_headers.append((b"content-length", str(len(body)).encode()))
+    if b"content-type" not in lower and body:
+        all_headers.append((b"content-type", b"text/plain; charset=utf-8"))
+    if b"connection" not in lower:
+        all_headers.append((b"connection", b"close"))
+    head = f"HTTP/1.1 {status_code} {phrase}\r\n".encode() + _header_lines(all_headers)
+    return head + b"\r\n" + body

@@ -1,0 +1,421 @@
+"""The native Trio server: serve_websocket, WebSocketServer, wrap_server_stream."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, NoReturn
+
+import trio
+from wsproto.connection import Connection, ConnectionType
+
+from .connection import (
+    CONN_TIMEOUT,
+    MAX_MESSAGE_SIZE,
+    MESSAGE_QUEUE_SIZE,
+    RECEIVE_BYTES,
+    ConnectionOptions,
+    Endpoint,
+    WebSocketConnection,
+    stream_endpoint,
+)
+from .exceptions import InvalidHandshake
+from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
+from .protocol.handshake import (
+    HandshakeRequest,
+    ServerHandshake,
+    build_accept_response,
+    build_http_response,
+)
+from .request import WebSocketRequest
+
+__all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
+
+logger = logging.getLogger("wsframework")
+
+Handler = Callable[[WebSocketRequest], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+def negotiate_deflate(
+    options: DeflateOptions | None, offers: Sequence[str], max_message_size: int
+) -> tuple[LimitedDeflate | None, bytes | None]:
+    """Pick the first permessage-deflate offer we can accept; (extension, response header)."""
+    if options is None:
+        return None, None
+    for offer in offers:
+        if offer.split(";", 1)[0].strip() != "permessage-deflate":
+            continue
+        extension = options.extension(max_message_size)
+        try:
+            params = extension.accept(offer)
+        except ValueError:
+            continue
+        if params is None or params is False:
+            continue
+        header = b"permessage-deflate" + (
+            b"; " + params.encode() if isinstance(params, str) and params else b""
+        )
+        return extension, header
+    return None, None
+
+
+class _NativeHandshake:
+    """The transport behind a :class:`WebSocketRequest` on our own server."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        request: HandshakeRequest,
+        options: ConnectionOptions,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.stream = stream
+        self.request = request
+        self.options = options
+        self.nursery = nursery
+
+    @property
+    def local(self) -> Endpoint | str:
+        return stream_endpoint(self.stream, local=True)
+
+    @property
+    def remote(self) -> Endpoint | str:
+        return stream_endpoint(self.stream, local=False)
+
+    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> WebSocketConnection:
+        options = self.options
+        request = self.request
+        deflate, ext_header = negotiate_deflate(
+            options.compression, request.extensions, options.max_message_size
+        )
+        data, response_headers = build_accept_response(
+            request, subprotocol, ext_header, extra_headers
+        )
+        proto = Connection(
+            ConnectionType.SERVER,
+            extensions=[deflate] if deflate is not None else None,
+            trailing_data=request.trailing_data,
+        )
+        connection = WebSocketConnection(
+            self.stream,
+            proto,
+            path=request.target,
+            subprotocol=subprotocol,
+            request_headers=request.headers,
+            response_headers=response_headers,
+            message_queue_size=options.message_queue_size,
+            max_message_size=options.max_message_size,
+            receive_buffer_size=options.receive_buffer_size,
+            disconnect_timeout=options.disconnect_timeout,
+            deflate=deflate,
+        )
+        try:
+            await self.stream.send_all(data)
+        except BaseException:
+            await trio.aclose_forcefully(self.stream)
+            raise
+        options.start_connection(self.nursery, connection)
+        return connection
+
+    async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
+        await send_http_response(self.stream, status_code, extra_headers, body)
+
+
+async def send_http_response(
+    stream: trio.abc.Stream, status_code: int, headers: Headers, body: bytes
+) -> None:
+    """Write a whole HTTP response and close the stream, ignoring a peer that already left."""
+    try:
+        with trio.move_on_after(5):
+            await stream.send_all(build_http_response(status_code, headers, body))
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def read_handshake(stream: trio.abc.Stream, receive_buffer_size: int) -> HandshakeRequest:
+    """Read and check the opening handshake request.
+
+    Raises:
+        InvalidHandshake: the request is malformed (answer with ``exc.status_code``).
+        EOFError: the peer left before finishing its request.
+    """
+    handshake = ServerHandshake()
+    while True:
+        try:
+            data = await stream.receive_some(receive_buffer_size)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise EOFError(str(exc)) from exc
+        request = handshake.receive_data(bytes(data))
+        if request is not None:
+            return request
+        if not data:  # pragma: no cover - receive_data raises at EOF
+            raise EOFError("connection closed during the opening handshake")
+
+
+async def serve_stream(
+    handler: Handler, stream: trio.abc.Stream, options: ConnectionOptions
+) -> None:
+    """Run the whole life of one server-side connection: handshake, handler, close."""
+    async with trio.open_nursery() as nursery:
+        request: HandshakeRequest | None = None
+        with trio.move_on_after(options.connect_timeout):
+            try:
+                request = await read_handshake(stream, options.receive_buffer_size)
+            except InvalidHandshake as exc:
+                logger.info(
+                    "rejected a handshake from %s with %d: %s",
+                    stream_endpoint(stream, local=False),
+                    exc.status_code,
+                    exc,
+                )
+                body = (str(exc) + "\n").encode()
+                await send_http_response(stream, exc.status_code, list(exc.headers), body)
+                return
+            except EOFError:
+                await trio.aclose_forcefully(stream)
+                return
+        if request is None:
+            logger.info(
+                "dropped %s: no complete handshake within %g s",
+                stream_endpoint(stream, local=False),
+                options.connect_timeout,
+            )
+            await trio.aclose_forcefully(stream)
+            return
+        transport = _NativeHandshake(stream, request, options, nursery)
+        ws_request = WebSocketRequest(
+            transport,
+            path=request.target,
+            headers=request.headers,
+            subprotocols=request.subprotocols,
+        )
+        await run_handler(handler, ws_request, options.disconnect_timeout)
+
+
+async def run_handler(
+    handler: Handler, request: WebSocketRequest, disconnect_timeout: float
+) -> None:
+    """Call the handler; map its failure to 1011 or HTTP 500; close what it left open."""
+    try:
+        await handler(request)
+    except Exception:
+        logger.exception("handler error on %s from %s", request.path, request.remote)
+        connection = request.connection
+        if connection is not None:
+            with trio.move_on_after(disconnect_timeout):
+                await connection.aclose(1011, "internal server error")
+        elif request.state == "pending":
+            await request.reject(500, body=b"Internal Server Error\n")
+    finally:
+        if request.state == "pending":
+            with trio.CancelScope(shield=True):
+                await request.reject(
+                    403, body=b"The handler did not accept the WebSocket connection.\n"
+                )
+        connection = request.connection
+        if connection is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(disconnect_timeout):
+                await connection.aclose()
+
+
+class WebSocketServer:
+    """A WebSocket server on one or more trio ``Listener`` objects (TCP, TLS, Unix sockets).
+
+    Each accepted connection runs in its own task: handshake (bounded by ``connect_timeout``),
+    then ``handler(request)``. A handler that raises never stops the server: its connection
+    is closed with 1011 (or answered with HTTP 500 before accept) and the error is logged.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        listeners: Sequence[trio.abc.Listener[Any]],
+        *,
+        handler_nursery: trio.Nursery | None = None,
+        message_queue_size: int = MESSAGE_QUEUE_SIZE,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        receive_buffer_size: int | None = RECEIVE_BYTES,
+        connect_timeout: float = CONN_TIMEOUT,
+        disconnect_timeout: float = CONN_TIMEOUT,
+        compression: DeflateOptions | None = DEFAULT_DEFLATE,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+    ) -> None:
+        if len(listeners) == 0:
+            raise ValueError("Listeners must contain at least one item.")
+        self._handler = handler
+        self._handler_nursery = handler_nursery
+        self._listeners = list(listeners)
+        self.options = ConnectionOptions(
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=disconnect_timeout,
+            compression=compression,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+
+    @property
+    def port(self) -> int:
+        """The listening port; only for a server with exactly one socket-based listener.
+
+        Raises:
+            RuntimeError: more than one listener, or a listener without a port.
+        """
+        if len(self._listeners) > 1:
+            raise RuntimeError("Cannot get port because this server has more than 1 listener.")
+        listener = self.listeners[0]
+        if isinstance(listener, Endpoint):
+            return listener.port
+        raise RuntimeError(f"This socket does not have a port: {listener!r}")
+
+    @property
+    def listeners(self) -> list[Endpoint | str]:
+        """Each listener as an :class:`Endpoint` (TCP) or its ``repr`` (anything else)."""
+        out: list[Endpoint | str] = []
+        for listener in self._listeners:
+            sock: Any = None
+            is_ssl = False
+            if isinstance(listener, trio.SocketListener):
+                sock = listener.socket
+            elif isinstance(listener, trio.SSLListener) and isinstance(
+                listener.transport_listener, trio.SocketListener
+            ):
+                sock = listener.transport_listener.socket
+                is_ssl = True
+            name = sock.getsockname() if sock is not None else None
+            if isinstance(name, tuple):
+                out.append(Endpoint(name[0], name[1], is_ssl))
+            else:
+                out.append(repr(listener))
+        return out
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Serve until cancelled.
+
+        Supports ``server = await nursery.start(server.run)``, which returns once the server is
+        accepting connections. Cancel the enclosing scope to stop it; open connections are
+        cancelled with it.
+        """
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                partial(
+                    trio.serve_listeners,
+                    self._handle_connection,
+                    self._listeners,
+                    handler_nursery=self._handler_nursery,
+                )
+            )
+            logger.debug("listening on %s", ", ".join(str(x) for x in self.listeners))
+            task_status.started(self)
+            await trio.sleep_forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
+        await serve_stream(self._handler, stream, self.options)
+
+
+async def serve_websocket(
+    handler: Handler,
+    host: str | bytes | None,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    handler_nursery: trio.Nursery | None = None,
+    message_queue_size: int = MESSAGE_QUEUE_SIZE,
+    max_message_size: int = MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = RECEIVE_BYTES,
+    connect_timeout: float = CONN_TIMEOUT,
+    disconnect_timeout: float = CONN_TIMEOUT,
+    compression: DeflateOptions | None = DEFAULT_DEFLATE,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
+    task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve WebSockets over TCP (TLS when ``ssl_context`` is given) until cancelled.
+
+    Use ``server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)`` to get
+    the :class:`WebSocketServer` once it listens (``server.port`` for a port chosen by the OS).
+    Cancel the nursery to stop.
+
+    Args:
+        handler: ``async def handler(request: WebSocketRequest)``, called once per connection.
+        host: interface to bind (``None`` binds all).
+        port: TCP port, 0 for any free port.
+        ssl_context: TLS settings, or ``None`` for plain TCP.
+        handler_nursery: where connection tasks run; a nursery of our own if ``None``.
+        message_queue_size: messages buffered before we stop reading the socket (min 1).
+        max_message_size: larger incoming messages close the connection with 1009.
+        receive_buffer_size: bytes per socket read (64 KiB by default).
+        connect_timeout: seconds a client has to complete its opening handshake.
+        disconnect_timeout: seconds to wait for the peer's close frame when closing.
+        compression: permessage-deflate settings, ``None`` to refuse compression.
+        ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
+        ping_timeout: close with 1011 when a keepalive pong takes longer (defaults to
+            ``ping_interval``).
+    """
+    listeners: Sequence[trio.abc.Listener[Any]]
+    if ssl_context is None:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    else:
+        listeners = await trio.open_ssl_over_tcp_listeners(
+            port, ssl_context, host=host, https_compatible=True
+        )
+    server = WebSocketServer(
+        handler,
+        listeners,
+        handler_nursery=handler_nursery,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    await server.run(task_status=task_status)
+
+
+async def wrap_server_stream(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    message_queue_size: int = MESSAGE_QUEUE_SIZE,
+    max_message_size: int = MAX_MESSAGE_SIZE,
+    receive_buffer_size: int | None = RECEIVE_BYTES,
+    *,
+    compression: DeflateOptions | None = DEFAULT_DEFLATE,
+) -> WebSocketRequest:
+    """Read the opening handshake from any stream and return the request.
+
+    The connection's background task runs in ``nursery``. A malformed handshake is answered
+    (400/426) and raises. Put a timeout around this call with ``trio.fail_after``.
+
+    Raises:
+        InvalidHandshake: the request was malformed; it has already been answered.
+        EOFError: the peer left before completing its request.
+    """
+    options = ConnectionOptions(
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
+        compression=compression,
+    )
+    try:
+        request = await read_handshake(stream, options.receive_buffer_size)
+    except InvalidHandshake as exc:
+        await send_http_response(stream, exc.status_code, list(exc.headers), str(exc).encode())
+        raise
+    transport = _NativeHandshake(stream, request, options, nursery)
+    return WebSocketRequest(
+        transport, path=request.target, headers=request.headers, subprotocols=request.subprotocols
+    )
