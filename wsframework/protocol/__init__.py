@@ -3,3 +3,7 @@
 Nothing in this package imports trio; it turns bytes into facts and facts into bytes, so it can
 be tested without an event loop.
 """
+
+from . import masking
+
+masking.install()
