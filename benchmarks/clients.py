@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from servers import HOST  # noqa: E402
+from servers import HOST
 
 
 class _Span:
@@ -62,7 +62,9 @@ def _trio_websocket_api(module_name: str) -> Callable[..., Any]:
     return run
 
 
-def client_websockets_trio(url: str, payload: bytes, warmup: int, count: int) -> tuple[float, float]:
+def client_websockets_trio(
+    url: str, payload: bytes, warmup: int, count: int
+) -> tuple[float, float]:
     import trio
     from websockets.trio.client import connect
 
@@ -133,19 +135,27 @@ class ClientImpl:
 
 CLIENTS: dict[str, ClientImpl] = {
     "trio-websocket": ClientImpl(
-        _trio_websocket_api("trio_websocket"), _importable("trio_websocket"), True,
+        _trio_websocket_api("trio_websocket"),
+        _importable("trio_websocket"),
+        True,
         "trio_websocket.open_websocket_url",
     ),
     "websockets-trio": ClientImpl(
-        client_websockets_trio, _importable("websockets.trio.client"), True,
+        client_websockets_trio,
+        _importable("websockets.trio.client"),
+        True,
         "websockets.trio.client.connect (compression=None)",
     ),
     "websockets-asyncio": ClientImpl(
-        client_websockets_asyncio, _importable("websockets.asyncio.client"), True,
+        client_websockets_asyncio,
+        _importable("websockets.asyncio.client"),
+        True,
         "websockets.asyncio.client.connect (compression=None)",
     ),
     "wsframework": ClientImpl(
-        _trio_websocket_api("wsframework"), _wsframework_available, True,
+        _trio_websocket_api("wsframework"),
+        _wsframework_available,
+        True,
         "wsframework.open_websocket_url",
     ),
 }

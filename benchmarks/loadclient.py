@@ -37,8 +37,8 @@ import traceback
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import cpu_seconds, rss_bytes, sched_cpu_seconds  # noqa: E402
-from servers import HOST, raise_nofile_limit  # noqa: E402
+from procstat import cpu_seconds, rss_bytes, sched_cpu_seconds
+from servers import HOST, raise_nofile_limit
 
 try:  # C masking from websockets (client-side cost only; same for all servers)
     from websockets.speedups import apply_mask as _c_apply_mask
@@ -64,7 +64,7 @@ class Closed(Exception):
 
 
 class WSConn:
-    __slots__ = ("reader", "writer", "opcode", "_close_sent")
+    __slots__ = ("_close_sent", "opcode", "reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, text: bool):
         self.reader = reader

@@ -64,32 +64,39 @@ from servers import REGISTRY, raise_nofile_limit  # noqa: E402
 
 PY = sys.executable
 
-# name -> (label, unit, default count, quick count, extra request fields)
+# name -> label, unit, default/quick count, extra request fields for loadclient.py
 SCENARIOS: dict[str, dict[str, Any]] = {
     "pingpong": dict(
-        label="32 B ping-pong, 1 conn", unit="µs/msg", count=10_000, quick=500, req={"size": 32}
+        label="32 B ping-pong, 1 conn", unit="µs/msg", count=20_000, quick=500, req={"size": 32}
     ),
     "pipelined": dict(
-        label="1 KiB pipelined, window 64", unit="µs/msg", count=30_000, quick=2_000,
+        label="1 KiB pipelined, window 64",
+        unit="µs/msg",
+        count=60_000,
+        quick=2_000,
         req={"size": 1024, "window": 64},
     ),
-    "large": dict(
-        label="1 MiB echo", unit="µs/MiB", count=128, quick=5, req={"size": 1 << 20}
-    ),
+    "large": dict(label="1 MiB echo", unit="µs/MiB", count=192, quick=5, req={"size": 1 << 20}),
     "concurrent": dict(
-        label="32 B ping-pong, 100 conns", unit="µs/msg", count=200, quick=10,
+        label="32 B ping-pong, 100 conns",
+        unit="µs/msg",
+        count=300,
+        quick=10,
         req={"size": 32, "conns": 100},
         note="count = round trips per connection",
     ),
     "handshake": dict(
-        label="connect + 1 msg + close", unit="µs/handshake", count=1_500, quick=50, req={}
+        label="connect + 1 msg + close", unit="µs/handshake", count=3_000, quick=50, req={}
     ),
     "idle_memory": dict(
-        label="idle connection memory (1000 conns)", unit="KiB RSS/conn", count=1_000,
-        quick=1_000, req={},
+        label="idle connection memory (1000 conns)",
+        unit="KiB RSS/conn",
+        count=1_000,
+        quick=1_000,
+        req={},
     ),
 }
-CLIENT_BENCH = dict(count=10_000, quick=500, warmup=200, server="websockets-asyncio")
+CLIENT_BENCH = dict(count=20_000, quick=500, warmup=200, server="websockets-asyncio")
 BASELINE = "raw-trio"
 OURS, THEIRS = "wsframework", "trio-websocket"
 
@@ -112,15 +119,17 @@ class ServerProc:
         return self.proc.pid
 
     def start(self, timeout: float = 30.0) -> None:
-        log = open(self.log_path, "a")
-        log.write(f"\n==== start {time.strftime('%H:%M:%S')} ====\n")
-        log.flush()
-        self.proc = subprocess.Popen(
-            [PY, os.path.join(HERE, "servers.py"), "--impl", self.impl, "--port", "0"],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-            cwd=REPO,
-        )
-        log.close()
+        with open(self.log_path, "a") as log:
+            log.write(f"\n==== start {time.strftime('%H:%M:%S')} ====\n")
+            log.flush()
+            self.proc = subprocess.Popen(
+                [PY, os.path.join(HERE, "servers.py"), "--impl", self.impl, "--port", "0"],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                cwd=REPO,
+            )
         line = _readline(self.proc, timeout)
         if not line or not line.startswith("READY "):
             self.stop()
@@ -166,12 +175,15 @@ class LoadClient:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [PY, os.path.join(HERE, "loadclient.py"), "--stdin"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
-        )
-        log.close()
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [PY, os.path.join(HERE, "loadclient.py"), "--stdin"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=REPO,
+            )
 
     def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         if self.proc is None or self.proc.poll() is not None:
@@ -246,7 +258,7 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
             spec = SCENARIOS[sc]
             count = max(1, int((spec["quick"] if args.quick else spec["count"]) * args.scale))
             for r in range(args.rounds):
-                order = impls[r % len(impls):] + impls[: r % len(impls)]
+                order = impls[r % len(impls) :] + impls[: r % len(impls)]
                 line = []
                 for impl in order:
                     entry = results[sc][impl]
@@ -301,8 +313,8 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
         client.stop()
         for sp in servers.values():
             sp.stop()
-    for sc in results:
-        for impl, entry in results[sc].items():
+    for per_impl in results.values():
+        for entry in per_impl.values():
             vals = [x["metric"] for x in entry["rounds"]]
             if vals:
                 entry["median"] = statistics.median(vals)
@@ -318,19 +330,34 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
 
 def run_client_bench(args: argparse.Namespace, clients: list[str], log_dir: str) -> dict[str, Any]:
     results: dict[str, Any] = {c: {"rounds": [], "errors": []} for c in clients}
-    count = max(1, int((CLIENT_BENCH["quick"] if args.quick else CLIENT_BENCH["count"]) * args.scale))
+    count = max(
+        1, int((CLIENT_BENCH["quick"] if args.quick else CLIENT_BENCH["count"]) * args.scale)
+    )
     sp = ServerProc(CLIENT_BENCH["server"], log_dir)
     sp.start()
     try:
         for r in range(args.rounds):
-            order = clients[r % len(clients):] + clients[: r % len(clients)]
+            order = clients[r % len(clients) :] + clients[: r % len(clients)]
             line = []
             for c in order:
                 try:
                     out = subprocess.run(
-                        [PY, os.path.join(HERE, "clients.py"), "--impl", c, "--port", str(sp.port),
-                         "--count", str(count), "--warmup", str(CLIENT_BENCH["warmup"])],
-                        capture_output=True, text=True, timeout=args.timeout, cwd=REPO,
+                        [
+                            PY,
+                            os.path.join(HERE, "clients.py"),
+                            "--impl",
+                            c,
+                            "--port",
+                            str(sp.port),
+                            "--count",
+                            str(count),
+                            "--warmup",
+                            str(CLIENT_BENCH["warmup"]),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        timeout=args.timeout,
+                        cwd=REPO,
                     )
                     res = json.loads(out.stdout.strip().splitlines()[-1])
                     if out.stderr.strip():
@@ -354,7 +381,9 @@ def run_client_bench(args: argparse.Namespace, clients: list[str], log_dir: str)
         if vals:
             entry["median"] = statistics.median(vals)
             entry["min"], entry["max"] = min(vals), max(vals)
-            entry["median_rate"] = statistics.median(x["units"] / x["wall_s"] for x in entry["rounds"])
+            entry["median_rate"] = statistics.median(
+                x["units"] / x["wall_s"] for x in entry["rounds"]
+            )
     return results
 
 
@@ -369,8 +398,8 @@ def _fmt(v: float) -> str:
 
 def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
     if a and b and "median" in a and "median" in b and b["median"] > 0:
-        return f"{a['median'] / b['median']:.2f}×"
-    return "–"
+        return f"{a['median'] / b['median']:.2f}x"
+    return "-"
 
 
 def server_tables(results: dict[str, Any], impls: list[str]) -> str:
@@ -389,17 +418,17 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
         for impl in impls:
             e = per.get(impl, {})
             if "median" not in e:
-                cells.append("error" if e.get("errors") else "–")
-                spread.append("–")
-                rates.append("–")
+                cells.append("error" if e.get("errors") else "-")
+                spread.append("-")
+                rates.append("-")
                 continue
             cell = _fmt(e["median"])
             if impl in ws_impls and base and base.get("median"):
-                cell += f" ({e['median'] / base['median']:.1f}× raw)"
+                cell += f" ({e['median'] / base['median']:.1f}x raw)"
             cells.append(cell)
             rel = (e["max"] - e["min"]) / e["median"] * 100 if e["median"] else 0.0
             spread.append(f"±{rel / 2:.0f}% (n={len(e['rounds'])})")
-            rates.append("–" if sc == "idle_memory" else _fmt(e["median_rate"]))
+            rates.append("-" if sc == "idle_memory" else _fmt(e["median_rate"]))
         if OURS in impls and THEIRS in impls:
             cells.append(_ratio(per.get(OURS), per.get(THEIRS)))
         rows.append("| " + " | ".join(cells) + " |")
@@ -408,7 +437,7 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
     return (
         "### Server CPU per unit (median of rounds; lower is better)\n\n"
         + "\n".join(rows)
-        + "\n\n### Round-to-round spread, ±(max−min)/2 relative to the median\n\n"
+        + "\n\n### Round-to-round spread, ±(max-min)/2 relative to the median\n\n"
         + "\n".join(spread_rows)
         + "\n\n### Client-observed throughput (units/s, wall clock, median; context only)\n\n"
         + "\n".join(rate_rows)
@@ -418,13 +447,13 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
 
 def client_table(results: dict[str, Any]) -> str:
     rows = [
-        f"| client | CPU µs/round trip | × {THEIRS} | spread | round trips/s |",
+        f"| client | CPU µs/round trip | x {THEIRS} | spread | round trips/s |",
         "|---|---|---|---|---|",
     ]
     ref = results.get(THEIRS)
     for c, e in results.items():
         if "median" not in e:
-            rows.append(f"| {c} | error | – | – | – |")
+            rows.append(f"| {c} | error | - | - | - |")
             continue
         rel = (e["max"] - e["min"]) / e["median"] * 50
         rows.append(
@@ -459,7 +488,9 @@ def _available(registry: dict[str, Any], name: str, script: str) -> bool:
     # Checked in a subprocess so a half-written module can't break the driver.
     rc = subprocess.run(
         [PY, os.path.join(HERE, script), "--check", name],
-        cwd=REPO, capture_output=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
     ).returncode
     return rc == 0
 
@@ -524,28 +555,34 @@ def main() -> int:
     os.makedirs(log_dir, exist_ok=True)
 
     t0 = time.monotonic()
-    _log(f"servers: {impls}  clients: {clients}  rounds: {args.rounds}"
-         f"{'  (quick)' if args.quick else ''}")
+    _log(
+        f"servers: {impls}  clients: {clients}  rounds: {args.rounds}"
+        f"{'  (quick)' if args.quick else ''}"
+    )
     server_res = {} if args.no_servers or not impls else run_server_bench(args, impls, log_dir)
     client_res = {} if args.no_clients or not clients else run_client_bench(args, clients, log_dir)
     duration = time.monotonic() - t0
 
-    md = [f"## wsframework benchmarks ({stamp}, {args.rounds} rounds"
-          f"{', quick' if args.quick else ''}, {duration:.0f} s)\n"]
+    md = [
+        f"## wsframework benchmarks ({stamp}, {args.rounds} rounds"
+        f"{', quick' if args.quick else ''}, {duration:.0f} s)\n"
+    ]
     if server_res:
         md.append(server_tables(server_res, impls))
     if client_res:
         md.append(client_table(client_res))
     if skipped or skipped_clients:
         md.append(
-            f"_Skipped (not importable): servers {skipped or '-'}, clients {skipped_clients or '-'}_\n"
+            f"_Skipped (not importable): servers {skipped or '-'}, "
+            f"clients {skipped_clients or '-'}_\n"
         )
     text = "\n".join(md)
     print(text)
 
     counts = {
-        sc: max(1, int((SCENARIOS[sc]["quick"] if args.quick else SCENARIOS[sc]["count"])
-                       * args.scale))
+        sc: max(
+            1, int((SCENARIOS[sc]["quick"] if args.quick else SCENARIOS[sc]["count"]) * args.scale)
+        )
         for sc in args.scenarios
     }
     payload = {
@@ -554,7 +591,10 @@ def main() -> int:
             "duration_s": duration,
             "args": {k: v for k, v in vars(args).items()},
             "counts": counts,
-            "scenarios": {k: {"label": v["label"], "unit": v["unit"]} for k, v in SCENARIOS.items()},
+            "scenarios": {
+                k: {key: v[key] for key in ("label", "unit", "req", "note") if key in v}
+                for k, v in SCENARIOS.items()
+            },
             "versions": _versions(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

@@ -162,9 +162,7 @@ def run_websockets_asyncio(host: str, port: int, ready: Ready) -> None:
             pass
 
     async def main() -> None:
-        async with serve(
-            handler, host, port, compression=None, max_size=MAX_MESSAGE
-        ) as server:
+        async with serve(handler, host, port, compression=None, max_size=MAX_MESSAGE) as server:
             ready(next(iter(server.sockets)).getsockname()[1])
             await server.serve_forever()
 
@@ -291,28 +289,46 @@ class ServerImpl:
 
 REGISTRY: dict[str, ServerImpl] = {
     "raw-trio": ServerImpl(
-        run_raw_trio, "raw", _importable("trio"), True,
+        run_raw_trio,
+        "raw",
+        _importable("trio"),
+        True,
         "raw Trio TCP echo, 4-byte BE length prefix (the floor)",
     ),
     "trio-websocket": ServerImpl(
-        run_trio_websocket, "ws", _importable("trio_websocket"), True,
+        run_trio_websocket,
+        "ws",
+        _importable("trio_websocket"),
+        True,
         "trio_websocket.serve_websocket",
     ),
     "websockets-trio": ServerImpl(
-        run_websockets_trio, "ws", _importable("websockets.trio.server"), True,
+        run_websockets_trio,
+        "ws",
+        _importable("websockets.trio.server"),
+        True,
         "websockets.trio.server.serve (compression=None)",
     ),
     "wsframework": ServerImpl(
-        run_wsframework, "ws", _wsframework_available, True,
+        run_wsframework,
+        "ws",
+        _wsframework_available,
+        True,
         "wsframework.serve_websocket",
     ),
     # ---- optional (run with --impls ...) ------------------------------------
     "websockets-asyncio": ServerImpl(
-        run_websockets_asyncio, "ws", _importable("websockets.asyncio.server"), False,
+        run_websockets_asyncio,
+        "ws",
+        _importable("websockets.asyncio.server"),
+        False,
         "websockets.asyncio.server.serve (compression=None); fixed server of the client bench",
     ),
     "hypercorn-asgi": ServerImpl(
-        run_hypercorn_asgi, "ws", _importable("hypercorn.trio"), False,
+        run_hypercorn_asgi,
+        "ws",
+        _importable("hypercorn.trio"),
+        False,
         "Hypercorn trio worker + minimal ASGI echo app",
     ),
     # Template for the App-dispatch layer, once it exists:

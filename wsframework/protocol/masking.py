@@ -18,7 +18,7 @@ import wsproto.frame_protocol as _frame_protocol
 try:
     from .._speedups import apply_mask
 except ImportError:  # pragma: no cover - exercised only on machines without a C compiler
-    apply_mask = None
+    apply_mask = None  # type: ignore[assignment]
 
 __all__ = ["SPEEDUPS", "FastMasker", "install"]
 
