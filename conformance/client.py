@@ -4,9 +4,11 @@
         [--url ws://127.0.0.1:9002] [--agent NAME] [--case-timeout 60]
 
 Asks the fuzzingserver for its case count, runs every case (``/runCase?case=N&agent=AGENT``)
-echoing each message back until the server closes, then asks for the reports
-(``/updateReports?agent=AGENT``). Each case is bounded by ``--case-timeout`` seconds so that one
-hung case cannot hang the run. Exit status is 0 unless the fuzzingserver could not be reached or
+echoing each message back until the server closes, waits for the fuzzingserver to have recorded
+that case (``/getCaseStatus``: it answers once the case's TCP connection is gone, so a lingering
+connection cannot spill into the next case or be missing from the reports), then asks for the
+reports (``/updateReports?agent=AGENT``). Each case is bounded by ``--case-timeout`` seconds so
+that one hung case cannot hang the run. Exit status is 0 unless the fuzzingserver could not be reached or
 the reports could not be written; case verdicts are read from the reports by run.py.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 import sys
 import time
 from typing import Any
@@ -24,6 +27,7 @@ import trio
 
 MAX_MESSAGE_SIZE = 24 * 1024 * 1024  # Autobahn 9.x sends 16 MiB messages; 1.5x margin
 RECEIVE_BUFFER_SIZE = 64 * 1024
+OK_BEHAVIORS = {"OK", "NON-STRICT", "INFORMATIONAL"}
 
 
 def supported_kwargs(func: Any, **kwargs: Any) -> dict[str, Any]:
@@ -72,6 +76,28 @@ class Driver:
                 return f"error: {exc!r}"
         return "timeout" if scope.cancelled_caught else "ok"
 
+    async def case_status(self, case: int) -> str:
+        """The case's behavior as recorded by the fuzzingserver (waits until it is recorded)."""
+        path = f"/getCaseStatus?case={case}&agent={quote(self.agent)}"
+        with trio.move_on_after(self.case_timeout):
+            try:
+                async with self.open(path) as ws:
+                    return str(json.loads(await ws.get_message())["behavior"])
+            except self.impl.ConnectionClosed:
+                return "?"
+            except Exception as exc:
+                return f"? ({exc!r})"
+        return "? (no status: case not recorded in time)"
+
+    async def case_id(self, case: int) -> str:
+        path = f"/getCaseInfo?case={case}"
+        try:
+            with trio.fail_after(10):
+                async with self.open(path) as ws:
+                    return str(json.loads(await ws.get_message())["id"])
+        except Exception:
+            return "?"
+
     async def update_reports(self) -> None:
         async with self.open(f"/updateReports?agent={quote(self.agent)}") as ws:
             try:
@@ -88,9 +114,12 @@ async def main(args: argparse.Namespace) -> int:
     for case in range(1, count + 1):
         t0 = time.monotonic()
         outcome = await driver.run_case(case)
+        behavior = await driver.case_status(case)
         took = time.monotonic() - t0
-        if outcome != "ok" or args.verbose:
-            print(f"case {case}/{count}: {outcome} ({took:.2f}s)", flush=True)
+        if outcome != "ok" or behavior not in OK_BEHAVIORS or args.verbose:
+            case_id = await driver.case_id(case)
+            print(f"case {case}/{count} ({case_id}): {behavior}; client {outcome} ({took:.2f}s)",
+                  flush=True)
         elif case % 50 == 0:
             print(f"... {case}/{count} cases ({time.monotonic() - started:.0f}s)", flush=True)
     with trio.fail_after(60):

@@ -300,18 +300,18 @@ async def test_backpressure_stops_reading(
     await peer.send(Request(host="x", target="/"))
     await peer.expect(AcceptConnection)
     await peer.send(TextMessage(data="one"))  # read and queued: the queue is now full
-    two_sent = trio.Event()
+    await peer.send(TextMessage(data="two"))  # read; the reader holds it and parks
+    three_sent = trio.Event()
 
-    async def send_two() -> None:
-        await peer.send(TextMessage(data="two"))
-        two_sent.set()
+    async def send_three() -> None:
+        await peer.send(TextMessage(data="three"))
+        three_sent.set()
 
-    nursery.start_soon(send_two)
+    nursery.start_soon(send_three)
     await trio.testing.wait_all_tasks_blocked()
-    assert not two_sent.is_set()  # nobody reads the socket while the queue is full
+    assert not three_sent.is_set()  # nobody reads the socket while the queue is full
     release.set()
-    await two_sent.wait()
-    await peer.send(TextMessage(data="three"))
+    await three_sent.wait()
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["one", "two", "three"]
 

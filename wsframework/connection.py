@@ -6,8 +6,9 @@ How it runs (the hot path is written for as few scheduler passes as possible):
   to wsproto and handles every event of that read in one pass: complete messages go into a
   bounded deque, pings are answered, pongs wake :meth:`ping`, close frames are answered;
 * a task waiting in :meth:`get_message` is parked on a ``ParkingLot`` and woken directly by the
-  reader (no memory channel, no lock); when the deque holds ``message_queue_size`` messages the
-  reader parks too, so it stops reading the socket until the handler catches up;
+  reader (no memory channel, no lock); when the deque holds ``message_queue_size`` messages and
+  the reader has one more, the reader parks, so it stops reading the socket until the handler
+  catches up (at most one read, ``receive_buffer_size`` bytes, sits in wsproto meanwhile);
 * writes are serialised by a flag, not a ``trio.Lock``: an uncontended send takes no extra
   checkpoint. On a plain TCP socket a write the kernel accepts whole does not yield again
   (cancellation is still checked first); every 16th such write yields anyway so a task that
@@ -536,6 +537,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     if len(data) > self._max_message_size:
                         await self._too_big()
                         return False
+                    if len(messages) >= self._capacity and not await self._wait_for_room():
+                        continue
                     messages.append(data)
                 else:
                     self._part_size += len(data)
@@ -546,13 +549,14 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     if not event.message_finished:
                         continue
                     joiner = "" if isinstance(event, TextMessage) else b""
-                    messages.append(joiner.join(self._parts))
+                    message = joiner.join(self._parts)
                     self._parts = []
                     self._part_size = 0
+                    if len(messages) >= self._capacity and not await self._wait_for_room():
+                        continue
+                    messages.append(message)
                 if self._getters:
                     self._getters.unpark()
-                while len(messages) >= self._capacity and self._close_reason is None:
-                    await self._reader_lot.park()
             elif isinstance(event, Ping):
                 if self._proto.state is ConnectionState.OPEN:
                     await self._send_event(event.response())
@@ -561,6 +565,18 @@ class WebSocketConnection(trio.abc.AsyncResource):
             elif isinstance(event, CloseConnection):
                 return await self._on_close(event)
         return True
+
+    async def _wait_for_room(self) -> bool:
+        """Backpressure: park the reader while the queue is full; False if closing meanwhile.
+
+        The reader parks only when it holds the next message, not as soon as the queue fills,
+        so a handler that keeps up never costs the reader an extra wake-up.
+        """
+        while len(self._messages) >= self._capacity:
+            if self._close_reason is not None:
+                return False
+            await self._reader_lot.park()
+        return self._close_reason is None
 
     async def _too_big(self) -> None:
         self._parts = []
