@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import struct
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
@@ -157,16 +157,15 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._messages: deque[str | bytes] = deque()
         self._parts: list[Any] = []
         self._part_size = 0
-        self._getters = trio.lowlevel.ParkingLot()
-        self._reader_lot = trio.lowlevel.ParkingLot()
+        # Getters park here while the queue is empty, the reader while it is full: never both.
+        self._lot = trio.lowlevel.ParkingLot()
         self._send_busy = False
         self._send_waiters = trio.lowlevel.ParkingLot()
         self._unyielded = 0
         self._fd = -1
         if isinstance(stream, trio.SocketStream):
             self._fd = stream.socket.fileno()
-        self._pings: OrderedDict[bytes, trio.Event] = OrderedDict()
-        self._ping_sent_at: dict[bytes, float] = {}
+        self._pings: dict[bytes, tuple[trio.Event, float]] = {}  # in sending order
         self._latency: float | None = None
         self._finished = trio.Event()
         self._stream_closed = False
@@ -263,10 +262,10 @@ class WebSocketConnection(trio.abc.AsyncResource):
         while not self._messages:
             if self._close_reason is not None:
                 raise ConnectionClosed(self._close_reason)
-            await self._getters.park()
+            await self._lot.park()
         message = self._messages.popleft()
-        if self._reader_lot:
-            self._reader_lot.unpark()
+        if self._lot:
+            self._lot.unpark()
         return message
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
@@ -341,8 +340,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
         event = trio.Event()
-        self._pings[payload] = event
-        self._ping_sent_at[payload] = trio.current_time()
+        self._pings[payload] = (event, trio.current_time())
         try:
             await self._send_event(Ping(payload=payload))
             await event.wait()
@@ -350,7 +348,6 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 raise ConnectionClosed(self._close_reason)
         finally:
             self._pings.pop(payload, None)
-            self._ping_sent_at.pop(payload, None)
 
     async def pong(self, payload: bytes | None = None) -> None:
         """Send an unsolicited pong (a one-way heartbeat).
@@ -406,9 +403,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
         self._local_close = local
         if local:
             self._messages.clear()
-        self._getters.unpark_all()
-        self._reader_lot.unpark_all()
-        for event in self._pings.values():
+        self._lot.unpark_all()
+        for event, _sent_at in self._pings.values():
             event.set()
 
     async def _close_stream(self) -> None:
@@ -555,8 +551,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
                     if len(messages) >= self._capacity and not await self._wait_for_room():
                         continue
                     messages.append(message)
-                if self._getters:
-                    self._getters.unpark()
+                if self._lot:
+                    self._lot.unpark()
             elif isinstance(event, Ping):
                 if self._proto.state is ConnectionState.OPEN:
                     await self._send_event(event.response())
@@ -575,7 +571,7 @@ class WebSocketConnection(trio.abc.AsyncResource):
         while len(self._messages) >= self._capacity:
             if self._close_reason is not None:
                 return False
-            await self._reader_lot.park()
+            await self._lot.park()
         return self._close_reason is None
 
     async def _too_big(self) -> None:
@@ -584,13 +580,13 @@ class WebSocketConnection(trio.abc.AsyncResource):
         await self._fail(1009, f"message exceeds {self._max_message_size} bytes")
 
     def _on_pong(self, payload: bytes) -> None:
-        if payload not in self._pings:
+        entry = self._pings.get(payload)
+        if entry is None:
             return
-        sent_at = self._ping_sent_at.get(payload)
-        if sent_at is not None:
-            self._latency = trio.current_time() - sent_at
-        while self._pings:
-            key, event = self._pings.popitem(last=False)
+        self._latency = trio.current_time() - entry[1]
+        # A pong answers its ping and every ping sent before it.
+        for key in list(self._pings):
+            event, _sent_at = self._pings.pop(key)
             event.set()
             if key == payload:
                 break
