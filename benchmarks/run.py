@@ -1,7 +1,7 @@
 """Benchmark driver: server CPU per message across WebSocket implementations.
 
-    python benchmarks/run.py                 # full default run (~5 min, 5 rounds)
-    python benchmarks/run.py --quick         # smoke test (~1 min)
+    python benchmarks/run.py                 # full default run (~3.5 min on 2 cores, 5 rounds)
+    python benchmarks/run.py --quick         # smoke test (~20 s)
     python benchmarks/run.py --impls raw-trio,wsframework --scenarios pingpong
     python benchmarks/run.py --list          # implementations and availability
 
@@ -48,10 +48,10 @@ def _ensure_interpreter() -> None:
         import trio  # noqa: F401
         import wsproto  # noqa: F401
     except ImportError:
-        venv_py = os.path.join(REPO, ".venv", "bin", "python")
-        if os.path.exists(venv_py) and os.path.realpath(sys.executable) != os.path.realpath(
-            venv_py
-        ):
+        venv = os.path.join(REPO, ".venv")
+        venv_py = os.path.join(venv, "bin", "python")
+        # (venv pythons are symlinks to the base interpreter: compare prefixes)
+        if os.path.exists(venv_py) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
             os.execv(venv_py, [venv_py, *sys.argv])
         raise
 
@@ -484,6 +484,22 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _git_state() -> dict[str, str]:
+    def git(*cmd: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *cmd], cwd=REPO, capture_output=True, text=True, timeout=10
+            )
+            return out.stdout.strip()
+        except Exception:
+            return ""
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "wsframework_dirty": "yes" if git("status", "--porcelain", "--", "wsframework") else "no",
+    }
+
+
 def _available(registry: dict[str, Any], name: str, script: str) -> bool:
     # Checked in a subprocess so a half-written module can't break the driver.
     rc = subprocess.run(
@@ -497,7 +513,7 @@ def _available(registry: dict[str, Any], name: str, script: str) -> bool:
 
 def main() -> int:
     p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--rounds", type=int, default=None, help="rounds per row (default 5, quick 3)")
     p.add_argument("--quick", action="store_true", help="small counts, for smoke testing")
@@ -596,6 +612,7 @@ def main() -> int:
                 for k, v in SCENARIOS.items()
             },
             "versions": _versions(),
+            "git": _git_state(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "cpu_metric": "server utime+stime from /proc/<pid>/stat (clock ticks)",
