@@ -3,6 +3,7 @@
 The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``.
 """
 
+from .app import App
 from .client import (
     connect_websocket,
     connect_websocket_url,
@@ -11,6 +12,7 @@ from .client import (
     wrap_client_stream,
 )
 from .connection import Endpoint, WebSocketConnection
+from .datastructures import Headers, QueryParams, State
 from .exceptions import (
     ConnectionClosed,
     ConnectionRejected,
@@ -18,16 +20,20 @@ from .exceptions import (
     DisconnectionTimeout,
     HandshakeError,
     InvalidHandshake,
+    InvalidMessage,
     WebSocketError,
 )
+from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
 from .protocol.close import CloseReason
 from .protocol.deflate import DeflateOptions
 from .request import WebSocketRequest
+from .routing import NoMatchFound, RouteDefinitionError, register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "App",
     "CloseReason",
     "ConnectionClosed",
     "ConnectionRejected",
@@ -35,8 +41,18 @@ __all__ = [
     "DeflateOptions",
     "DisconnectionTimeout",
     "Endpoint",
+    "HTMLResponse",
+    "HTTPRequest",
     "HandshakeError",
+    "Headers",
     "InvalidHandshake",
+    "InvalidMessage",
+    "JSONResponse",
+    "NoMatchFound",
+    "QueryParams",
+    "Response",
+    "RouteDefinitionError",
+    "State",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketRequest",
@@ -46,6 +62,7 @@ __all__ = [
     "connect_websocket_url",
     "open_websocket",
     "open_websocket_url",
+    "register_converter",
     "serve_websocket",
     "wrap_client_stream",
     "wrap_server_stream",

@@ -17,6 +17,7 @@ How it runs (the hot path is written for as few scheduler passes as possible):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -24,14 +25,14 @@ import struct
 from collections import deque
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.utilities import LocalProtocolError
 
-from .exceptions import ConnectionClosed
+from .exceptions import ConnectionClosed, InvalidMessage
 from .protocol.close import CloseReason, check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
 
@@ -57,6 +58,7 @@ RECEIVE_BYTES = 64 * 2**10
 _YIELD_EVERY = 16
 
 Headers = list[tuple[bytes, bytes]]
+_M = TypeVar("_M")
 
 
 class Endpoint:
@@ -311,6 +313,54 @@ class WebSocketConnection(trio.abc.AsyncResource):
             await self._send_event(event, skip_compression=True)
         else:
             await self._send_event(event)
+
+    async def receive_json(self) -> Any:
+        """Receive one message and decode it as JSON (text or UTF-8 bytes).
+
+        Cancellation and timeouts as for :meth:`get_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            InvalidMessage: the message is not valid JSON (also a ``ValueError``).
+        """
+        message = await self.get_message()
+        try:
+            return json.loads(message)
+        except ValueError as exc:
+            error = {"type": "json_invalid", "loc": (), "msg": str(exc)}
+            raise InvalidMessage(f"message is not valid JSON: {exc}", [error], message) from None
+
+    async def send_json(self, obj: Any) -> None:
+        """Send ``obj`` encoded as JSON in one text message.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``obj`` is not JSON-serialisable.
+        """
+        await self.send_message(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+
+    async def receive_model(self, model: type[_M]) -> _M:
+        """Receive one message and validate it as the pydantic ``model`` (or any type pydantic
+        can validate, e.g. a discriminated union).
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            InvalidMessage: the message does not validate; ``errors`` lists pydantic's findings.
+        """
+        from .typed import validate_message
+
+        return validate_message(model, await self.get_message())
+
+    async def send_model(self, instance: Any) -> None:
+        """Send a pydantic model instance as one JSON text message.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``instance`` is not a pydantic model.
+        """
+        from .typed import dump_message
+
+        await self.send_message(dump_message(instance))
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for the matching pong.

@@ -9,7 +9,8 @@
           │    ├── ConnectionTimeout     the opening handshake took too long
           │    ├── DisconnectionTimeout  the closing handshake took too long
           │    └── InvalidHandshake      a peer's handshake was malformed (carries status_code)
-          └── ConnectionClosed           the connection is closed (carries a CloseReason)
+          ├── ConnectionClosed           the connection is closed (carries a CloseReason)
+          └── InvalidMessage             a message failed validation (also a ValueError)
 
 Misuse on our own side raises the stdlib exceptions whose meaning matches: ``ValueError`` for a
 bad argument, ``TypeError`` for a wrong type, ``RuntimeError`` for a call in the wrong state.
@@ -22,7 +23,7 @@ after switching imports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .protocol.close import CloseReason
@@ -34,6 +35,7 @@ __all__ = [
     "DisconnectionTimeout",
     "HandshakeError",
     "InvalidHandshake",
+    "InvalidMessage",
     "WebSocketError",
 ]
 
@@ -114,3 +116,18 @@ class InvalidHandshake(HandshakeError):
         super().__init__(message)
         self.status_code = status_code
         self.headers = headers
+
+
+class InvalidMessage(WebSocketError, ValueError):
+    """A received message is not valid JSON or does not match the expected model.
+
+    Attributes:
+        errors: pydantic's error list (``[{"loc": ..., "msg": ..., "type": ...}, ...]``), or a
+            single entry describing a JSON syntax error.
+        message: the raw message that failed.
+    """
+
+    def __init__(self, text: str, errors: list[dict[str, Any]], message: str | bytes) -> None:
+        super().__init__(text)
+        self.errors = errors
+        self.message = message

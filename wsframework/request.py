@@ -8,7 +8,12 @@ calls.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
+
+from .datastructures import Headers as HeaderList
+from .datastructures import QueryParams, State
 
 if TYPE_CHECKING:
     from .connection import Endpoint, WebSocketConnection
@@ -52,15 +57,91 @@ class WebSocketRequest:
     ) -> None:
         self._transport = transport
         self._path = path
-        self._headers = headers
+        self._headers = HeaderList(headers)
         self._subprotocols = tuple(subprotocols)
         self._connection: WebSocketConnection | None = None
         self._state = "pending"
+        self._preferred: tuple[str, ...] = ()
+        #: Set by the App for routes with message contracts: wraps the accepted connection.
+        self._wrap: Any = None
+        self._query: QueryParams | None = None
+        self._request_state: State | None = None
+        #: Typed values of the route's path parameters (set by the App's router).
+        self.path_params: dict[str, Any] = {}
+        #: The application that dispatched this request (set by the App), else ``None``.
+        self.app: Any = None
+        #: The matched route (set by the App), else ``None``.
+        self.route: Any = None
 
     @property
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        """HTTP headers of the request as ``(lower-case name, value)`` byte pairs."""
+    def headers(self) -> HeaderList:
+        """HTTP headers of the request as ``(lower-case name, value)`` byte pairs.
+
+        Also readable as a case-insensitive mapping: ``request.headers["origin"]``,
+        ``request.headers.get("Authorization")``.
+        """
         return self._headers
+
+    @property
+    def query_string(self) -> str:
+        """The raw query string (after ``?``), or ``""``."""
+        return self._path.partition("?")[2]
+
+    @property
+    def url_path(self) -> str:
+        """The percent-decoded path, without the query string."""
+        return unquote(self._path.partition("?")[0])
+
+    @property
+    def query_params(self) -> QueryParams:
+        """The query string's parameters; repeated keys are kept (``getlist``)."""
+        if self._query is None:
+            self._query = QueryParams(self.query_string)
+        return self._query
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies from the ``Cookie`` header(s); a malformed header yields none."""
+        cookies: dict[str, str] = {}
+        for header in self._headers.getlist("cookie"):
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except CookieError:
+                continue
+            cookies.update({key: morsel.value for key, morsel in jar.items()})
+        return cookies
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The client's ``(host, port)``, or ``None`` when not on TCP."""
+        remote = self.remote
+        if isinstance(remote, str):
+            return None
+        return (str(remote.address), remote.port)
+
+    @property
+    def scheme(self) -> str:
+        """``"wss"`` when the connection is TLS, else ``"ws"``."""
+        return "wss" if getattr(self.local, "is_ssl", False) else "ws"
+
+    @property
+    def url(self) -> str:
+        """The full URL the client asked for, e.g. ``ws://example.com/chat?room=1``."""
+        host = self._headers.get("host") or "localhost"
+        return f"{self.scheme}://{host}{self._path}"
+
+    @property
+    def state(self) -> State:
+        """Per-connection state for middleware and handlers: ``request.state.user = ...``."""
+        if self._request_state is None:
+            self._request_state = State()
+        return self._request_state
+
+    @property
+    def handshake_state(self) -> str:
+        """``"pending"``, ``"accepted"`` or ``"rejected"``."""
+        return self._state
 
     @property
     def path(self) -> str:
@@ -83,11 +164,6 @@ class WebSocketRequest:
         return self._transport.remote
 
     @property
-    def state(self) -> str:
-        """``"pending"``, ``"accepted"`` or ``"rejected"``."""
-        return self._state
-
-    @property
     def connection(self) -> WebSocketConnection | None:
         """The connection once accepted, else ``None``."""
         return self._connection
@@ -101,7 +177,9 @@ class WebSocketRequest:
         """Accept the handshake and return the open connection.
 
         Args:
-            subprotocol: one of :attr:`proposed_subprotocols`, or ``None``.
+            subprotocol: one of :attr:`proposed_subprotocols`, or ``None``. On an App route
+                declared with ``subprotocols=[...]``, ``None`` picks the route's most preferred
+                subprotocol that the client offered.
             extra_headers: more ``(name, value)`` headers for the 101 response.
 
         Cancelling while the response is being written leaves the connection unusable; it is
@@ -113,6 +191,8 @@ class WebSocketRequest:
             RuntimeError: the request was already accepted or rejected.
         """
         self._check_pending()
+        if subprotocol is None and self._preferred:
+            subprotocol = next((p for p in self._preferred if p in self._subprotocols), None)
         if subprotocol is not None and subprotocol not in self._subprotocols:
             raise ValueError(
                 f"subprotocol {subprotocol!r} was not offered by the client "
@@ -121,6 +201,8 @@ class WebSocketRequest:
         headers = _copy_headers(extra_headers)
         self._state = "accepted"
         self._connection = await self._transport.accept(subprotocol, headers)
+        if self._wrap is not None:
+            return self._wrap(self._connection)  # type: ignore[no-any-return]
         return self._connection
 
     async def reject(

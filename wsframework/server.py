@@ -21,11 +21,13 @@ from .connection import (
     WebSocketConnection,
     stream_endpoint,
 )
-from .exceptions import InvalidHandshake
+from .exceptions import ConnectionClosed, InvalidHandshake
+from .http import HTTPRequest, Response, to_response
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
 from .protocol.handshake import (
     HandshakeRequest,
     ServerHandshake,
+    UpgradeRequired,
     build_accept_response,
     build_http_response,
 )
@@ -36,6 +38,8 @@ __all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
 logger = logging.getLogger("wsframework")
 
 Handler = Callable[[WebSocketRequest], Awaitable[None]]
+HTTPHandler = Callable[[HTTPRequest], Awaitable[Any]]
+MAX_HTTP_BODY = 2**20
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -137,14 +141,19 @@ async def send_http_response(
         await trio.aclose_forcefully(stream)
 
 
-async def read_handshake(stream: trio.abc.Stream, receive_buffer_size: int) -> HandshakeRequest:
+async def read_handshake(
+    stream: trio.abc.Stream,
+    receive_buffer_size: int,
+    handshake: ServerHandshake | None = None,
+) -> HandshakeRequest:
     """Read and check the opening handshake request.
 
     Raises:
-        InvalidHandshake: the request is malformed (answer with ``exc.status_code``).
+        InvalidHandshake: the request is malformed (answer with ``exc.status_code``);
+            :class:`UpgradeRequired` for a plain HTTP request.
         EOFError: the peer left before finishing its request.
     """
-    handshake = ServerHandshake()
+    handshake = handshake or ServerHandshake()
     while True:
         try:
             data = await stream.receive_some(receive_buffer_size)
@@ -157,15 +166,69 @@ async def read_handshake(stream: trio.abc.Stream, receive_buffer_size: int) -> H
             raise EOFError("connection closed during the opening handshake")
 
 
-async def serve_stream(
-    handler: Handler, stream: trio.abc.Stream, options: ConnectionOptions
+async def serve_http(
+    http_handler: HTTPHandler,
+    stream: trio.abc.Stream,
+    handshake: ServerHandshake,
+    plain: UpgradeRequired,
+    receive_buffer_size: int,
 ) -> None:
-    """Run the whole life of one server-side connection: handshake, handler, close."""
+    """Answer a plain HTTP request with ``http_handler`` (body read first, up to 1 MiB)."""
+    try:
+        body = handshake.receive_body(b"", MAX_HTTP_BODY)
+        while body is None:
+            try:
+                data = await stream.receive_some(receive_buffer_size)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise EOFError(str(exc)) from exc
+            body = handshake.receive_body(bytes(data), MAX_HTTP_BODY)
+    except InvalidHandshake as exc:
+        await send_http_response(stream, exc.status_code, [], (str(exc) + "\n").encode())
+        return
+    except EOFError:
+        await trio.aclose_forcefully(stream)
+        return
+    remote = stream_endpoint(stream, local=False)
+    client = None if isinstance(remote, str) else (str(remote.address), remote.port)
+    request = HTTPRequest(plain.method, plain.target, plain.request_headers, body, client)
+    try:
+        response = to_response(await http_handler(request))
+    except Exception:
+        logger.exception("HTTP handler error on %s %s from %s", plain.method, plain.target, remote)
+        response = Response("Internal Server Error\n", 500)
+    payload = b"" if plain.method == "HEAD" else response.body_bytes()
+    headers = response.raw_headers()
+    if plain.method == "HEAD":
+        headers.append((b"content-length", str(len(response.body_bytes())).encode()))
+    await send_http_response(stream, response.status_code, headers, payload)
+
+
+async def serve_stream(
+    handler: Handler,
+    stream: trio.abc.Stream,
+    options: ConnectionOptions,
+    http_handler: HTTPHandler | None = None,
+) -> None:
+    """Run the whole life of one server-side connection: handshake, handler, close.
+
+    A plain HTTP request goes to ``http_handler`` when there is one, else gets 426.
+    """
     async with trio.open_nursery() as nursery:
         request: HandshakeRequest | None = None
+        handshake = ServerHandshake()
         with trio.move_on_after(options.connect_timeout):
             try:
-                request = await read_handshake(stream, options.receive_buffer_size)
+                request = await read_handshake(stream, options.receive_buffer_size, handshake)
+            except UpgradeRequired as plain:
+                if http_handler is not None:
+                    await serve_http(
+                        http_handler, stream, handshake, plain, options.receive_buffer_size
+                    )
+                    return
+                await send_http_response(
+                    stream, 426, list(plain.headers), (str(plain) + "\n").encode()
+                )
+                return
             except InvalidHandshake as exc:
                 logger.info(
                     "rejected a handshake from %s with %d: %s",
@@ -203,16 +266,19 @@ async def run_handler(
     """Call the handler; map its failure to 1011 or HTTP 500; close what it left open."""
     try:
         await handler(request)
+    except ConnectionClosed as exc:
+        # A handler that lets "the connection is closed" escape ended normally enough.
+        logger.debug("handler on %s ended by its closed connection: %r", request.path, exc)
     except Exception:
         logger.exception("handler error on %s from %s", request.path, request.remote)
         connection = request.connection
         if connection is not None:
             with trio.move_on_after(disconnect_timeout):
                 await connection.aclose(1011, "internal server error")
-        elif request.state == "pending":
+        elif request.handshake_state == "pending":
             await request.reject(500, body=b"Internal Server Error\n")
     finally:
-        if request.state == "pending":
+        if request.handshake_state == "pending":
             with trio.CancelScope(shield=True):
                 await request.reject(
                     403, body=b"The handler did not accept the WebSocket connection.\n"
@@ -245,12 +311,14 @@ class WebSocketServer:
         compression: DeflateOptions | None = DEFAULT_DEFLATE,
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
+        http_handler: HTTPHandler | None = None,
     ) -> None:
         if len(listeners) == 0:
             raise ValueError("Listeners must contain at least one item.")
         self._handler = handler
         self._handler_nursery = handler_nursery
         self._listeners = list(listeners)
+        self._http_handler = http_handler
         self.options = ConnectionOptions(
             message_queue_size=message_queue_size,
             max_message_size=max_message_size,
@@ -321,7 +389,7 @@ class WebSocketServer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        await serve_stream(self._handler, stream, self.options)
+        await serve_stream(self._handler, stream, self.options, self._http_handler)
 
 
 async def serve_websocket(

@@ -22,6 +22,7 @@ from ..exceptions import InvalidHandshake
 __all__ = [
     "HandshakeRequest",
     "ServerHandshake",
+    "UpgradeRequired",
     "accept_key",
     "build_accept_response",
     "build_http_response",
@@ -68,6 +69,20 @@ class HandshakeRequest:
     trailing_data: bytes = field(default=b"", repr=False)
 
 
+class UpgradeRequired(InvalidHandshake):
+    """A plain HTTP request (no WebSocket upgrade): 426 unless an HTTP handler takes it."""
+
+    def __init__(self, method: str, target: str, headers: Headers) -> None:
+        super().__init__(
+            "this is a WebSocket endpoint: send a WebSocket upgrade request",
+            426,
+            ((b"upgrade", b"websocket"), (b"connection", b"Upgrade")),
+        )
+        self.method = method
+        self.target = target
+        self.request_headers = headers
+
+
 def _single(headers: Headers, name: bytes) -> bytes | None:
     values = [v for n, v in headers if n == name]
     if len(values) > 1:
@@ -86,10 +101,8 @@ def validate_request(event: h11.Request) -> HandshakeRequest:
     headers: Headers = [(bytes(n), bytes(v)) for n, v in event.headers]
     upgrade = [t.lower() for t in _tokens(v for n, v in headers if n == b"upgrade")]
     if "websocket" not in upgrade:
-        raise InvalidHandshake(
-            "this is a WebSocket endpoint: send a WebSocket upgrade request",
-            426,
-            ((b"upgrade", b"websocket"), (b"connection", b"Upgrade")),
+        raise UpgradeRequired(
+            event.method.decode("latin-1"), event.target.decode("latin-1"), headers
         )
     if event.method != b"GET":
         raise InvalidHandshake(
@@ -153,6 +166,7 @@ class ServerHandshake:
 
     def __init__(self, max_header_size: int = 16384) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+        self._body = bytearray()
 
     def receive_data(self, data: bytes) -> HandshakeRequest | None:
         self._h11.receive_data(data)
@@ -172,6 +186,30 @@ class ServerHandshake:
         request = validate_request(event)
         request.trailing_data = self._trailing()
         return request
+
+    def receive_body(self, data: bytes, limit: int) -> bytes | None:
+        """After :class:`UpgradeRequired`: feed bytes, get the whole body once it is complete.
+
+        Raises:
+            InvalidHandshake: 413 when the body exceeds ``limit``, 400 when it is malformed.
+            EOFError: the peer left mid-body.
+        """
+        self._h11.receive_data(data)
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise InvalidHandshake(f"malformed HTTP request body: {exc}", 400) from None
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > limit:
+                    raise InvalidHandshake(f"request body over {limit} bytes", 413)
+            elif isinstance(event, h11.EndOfMessage):
+                return bytes(self._body)
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                raise EOFError("the client closed the connection mid-request")
 
     def _trailing(self) -> bytes:
         # With an Upgrade header, h11 pauses right after the request and keeps what follows.

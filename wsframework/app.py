@@ -1,0 +1,370 @@
+"""App: routes, middleware, error mapping and lifespan over the core's WebSocketRequest.
+
+::
+
+    app = App()
+
+    @app.websocket("/rooms/{room}/{user_id:int}", subprotocols=["chat.v2", "chat.v1"])
+    async def room(request: WebSocketRequest) -> None:
+        ws = await request.accept()        # picks the best offered subprotocol
+        ...
+
+Dispatch happens once per connection (routing, middleware), never per message: a handler's
+connection is the core's connection, so messages cost what they cost on the bare server.
+
+Middleware run in the order they were added, outermost first: the first one added sees the
+request first and the handler's outcome last.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from .datastructures import State
+from .http import HTTPRequest, Response
+from .request import WebSocketRequest
+from .routing import Route, Router
+from .server import WebSocketServer
+
+__all__ = ["App", "CallNext", "Middleware"]
+
+logger = logging.getLogger("wsframework")
+
+Endpoint = Callable[[WebSocketRequest], Awaitable[None]]
+CallNext = Callable[[WebSocketRequest], Awaitable[None]]
+Middleware = Callable[[WebSocketRequest, CallNext], Awaitable[None]]
+ExceptionHandler = Callable[[WebSocketRequest, Exception], Awaitable[Any]]
+Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """A WebSocket application: decorate handlers, then serve it.
+
+    Args:
+        lifespan: ``lifespan(app)`` returning an async context manager entered at startup and
+            left at shutdown (after the ``on_startup`` / before the ``on_shutdown`` hooks).
+        middleware: middleware to install, outermost first.
+
+    Attributes:
+        state: application-wide state (``app.state.db = ...``).
+        router: the route table.
+        nursery: a nursery for app-lifetime background tasks, open while the app runs
+            (inside :meth:`lifespan_context`); a task that fails is logged and the app carries on.
+    """
+
+    def __init__(
+        self,
+        *,
+        lifespan: Lifespan | None = None,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        self.router = Router()
+        self.state = State()
+        self._lifespan = lifespan
+        self._middleware: list[Middleware] = list(middleware)
+        self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
+        self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
+        self._chain: CallNext | None = None
+        self._nursery: trio.Nursery | None = None
+
+    # ------------------------------------------------------------------ registration
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        subprotocols: Sequence[str] = (),
+        subprotocol_required: bool = False,
+        receive: Any = None,
+        send: Any = None,
+        on_invalid: str = "close",
+    ) -> Callable[[F], F]:
+        """Register a WebSocket handler for a path template.
+
+        Args:
+            path: e.g. ``"/rooms/{room}/{user_id:int}"`` (see docs/routing.md).
+            name: for :meth:`url_path_for`; the function's name by default.
+            subprotocols: supported subprotocols, most preferred first; ``accept()`` without
+                an argument picks the first one the client offered.
+            subprotocol_required: refuse (HTTP 400, naming the supported ones) a client that
+                offers none of ``subprotocols``.
+            receive: a message type (pydantic model or union) for inbound messages.
+            send: a message type for outbound messages.
+            on_invalid: ``"close"`` (1007), ``"reply"`` or ``"ignore"`` for invalid messages.
+
+        Raises:
+            ValueError: a malformed or conflicting template, or inconsistent options.
+        """
+        if subprotocol_required and not subprotocols:
+            raise ValueError("subprotocol_required=True needs a list of subprotocols")
+        contract = None
+        if receive is not None or send is not None or on_invalid != "close":
+            from .typed import MessageContract
+
+            contract = MessageContract(receive=receive, send=send, on_invalid=on_invalid)  # type: ignore[arg-type]
+        options = {
+            "subprotocols": tuple(subprotocols),
+            "subprotocol_required": subprotocol_required,
+            "contract": contract,
+        }
+
+        def decorator(func: F) -> F:
+            self.router.add(Route(path, func, name=name, kind="websocket", options=options))
+            return func
+
+        return decorator
+
+    def http(
+        self, path: str, *, methods: Sequence[str] = ("GET", "HEAD"), name: str | None = None
+    ) -> Callable[[F], F]:
+        """Register a plain HTTP handler (health checks, a page).
+
+        The handler receives an :class:`~wsframework.http.HTTPRequest` and returns ``str``,
+        ``bytes``, a JSON-able ``dict``/``list``, ``None`` (204) or a ``Response``.
+        """
+
+        def decorator(func: F) -> F:
+            self.router.add(
+                Route(
+                    path,
+                    func,
+                    name=name,
+                    kind="http",
+                    methods=frozenset(m.upper() for m in methods),
+                )
+            )
+            return func
+
+        return decorator
+
+    def middleware(self, func: Middleware) -> Middleware:
+        """Decorator form of :meth:`add_middleware`."""
+        self.add_middleware(func)
+        return func
+
+    def add_middleware(self, func: Middleware) -> None:
+        """Add ``async def mw(request, call_next)``; it runs inside those added before it.
+
+        A middleware may reject (``await request.reject(...)`` and not call ``call_next``),
+        attach state (``request.state.user = ...``), wrap the handler (timing, logging, error
+        mapping around ``await call_next(request)``) or just pass through.
+        """
+        self._middleware.append(func)
+        self._chain = None
+
+    def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
+        """Map an exception raised by a handler to a close code and reason.
+
+        The handler ``async def h(request, exc)`` returns ``(code, reason)`` for an accepted
+        connection (it is closed with them) or an HTTP status for one not yet accepted.
+        """
+
+        def decorator(func: F) -> F:
+            self._exception_handlers[exc_type] = func
+            return func
+
+        return decorator
+
+    def on_startup(self, func: F) -> F:
+        """Run ``async def func()`` at startup, in registration order."""
+        self._startup.append(func)
+        return func
+
+    def on_shutdown(self, func: F) -> F:
+        """Run ``async def func()`` at shutdown, in reverse registration order."""
+        self._shutdown.append(func)
+        return func
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` with ``params`` filled in.
+
+        Raises:
+            NoMatchFound: no route has that name, or the parameters do not fit it.
+        """
+        return self.router.url_path_for(name, **params)
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The app-lifetime nursery.
+
+        Raises:
+            RuntimeError: the app is not running (outside :meth:`lifespan_context`).
+        """
+        if self._nursery is None:
+            raise RuntimeError("the app is not running: start it inside app.lifespan_context()")
+        return self._nursery
+
+    def start_background_task(
+        self, func: Callable[[], Awaitable[Any]], name: str | None = None
+    ) -> None:
+        """Run ``func()`` for the app's lifetime; a failure is logged, the app carries on."""
+
+        async def guarded() -> None:
+            try:
+                await func()
+            except Exception:
+                logger.exception(
+                    "background task %s failed", name or getattr(func, "__name__", func)
+                )
+
+        self.nursery.start_soon(guarded, name=name)
+
+    @asynccontextmanager
+    async def lifespan_context(self) -> AsyncIterator[App]:
+        """Startup on entry, shutdown on exit: the user's lifespan, hooks and the app nursery.
+
+        Raises:
+            Exception: whatever a startup hook raised (the app must not start half-ready).
+        """
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                for hook in self._startup:
+                    await hook()
+                if self._lifespan is not None:
+                    async with self._lifespan(self):
+                        yield self
+                else:
+                    yield self
+            finally:
+                with trio.CancelScope(shield=True):
+                    for hook in reversed(self._shutdown):
+                        try:
+                            await hook()
+                        except Exception:
+                            logger.exception("shutdown hook %s failed", hook)
+                self._nursery = None
+                nursery.cancel_scope.cancel()
+
+    async def serve(
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 8000,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+        **options: Any,
+    ) -> None:
+        """Run the app on our own Trio server until cancelled: lifespan, then serve.
+
+        ``server = await nursery.start(app.serve, "127.0.0.1", 0)`` returns once it listens;
+        cancel the nursery to stop (shutdown hooks run). ``options`` are those of
+        :class:`~wsframework.WebSocketServer` (``max_message_size``, ``ping_interval``, ...).
+        """
+        async with self.lifespan_context():
+            if ssl_context is None:
+                listeners: list[Any] = list(await trio.open_tcp_listeners(port, host=host))
+            else:
+                listeners = list(
+                    await trio.open_ssl_over_tcp_listeners(
+                        port, ssl_context, host=host, https_compatible=True
+                    )
+                )
+            server = WebSocketServer(
+                self.handle_websocket, listeners, http_handler=self.handle_http, **options
+            )
+            await server.run(task_status=task_status)
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def handle_websocket(self, request: WebSocketRequest) -> None:
+        """The native server's handler: route, run middleware and the handler.
+
+        Pass it to :func:`serve_websocket` (``serve_websocket(app.handle_websocket, ...)``) or
+        use :meth:`serve`.
+        """
+        path = request.url_path
+        match = self.router.match(path, "websocket")
+        if match.route is None:
+            body = b"Not Found\n"
+            if match.other_kind:
+                body = b"Not Found: this path serves plain HTTP, not WebSocket.\n"
+            await request.reject(404, body=body)
+            return
+        route = match.route
+        request.app = self
+        request.route = route
+        request.path_params = match.params
+        subprotocols: tuple[str, ...] = route.options["subprotocols"]
+        request._preferred = subprotocols
+        if route.options["subprotocol_required"] and not any(
+            p in request.proposed_subprotocols for p in subprotocols
+        ):
+            text = f"This endpoint requires a subprotocol: one of {', '.join(subprotocols)}\n"
+            await request.reject(400, body=text.encode())
+            return
+        chain = self._chain
+        if chain is None:
+            chain = self._chain = self._build_chain()
+        await chain(request)
+
+    def _build_chain(self) -> CallNext:
+        call_next: CallNext = self._call_endpoint
+        for middleware in reversed(self._middleware):
+            call_next = _bind(middleware, call_next)
+        return call_next
+
+    async def _call_endpoint(self, request: WebSocketRequest) -> None:
+        route = request.route
+        contract = route.options["contract"]
+        if contract is not None:
+            from .typed import TypedConnection
+
+            request._wrap = lambda ws: TypedConnection(ws, contract)
+        try:
+            await route.endpoint(request)
+        except Exception as exc:
+            handler = self._find_exception_handler(exc)
+            if handler is None:
+                raise
+            result = await handler(request, exc)
+            connection = request.connection
+            if connection is not None:
+                code, reason = result if isinstance(result, tuple) else (result, None)
+                await connection.aclose(int(code), reason)
+            elif request.handshake_state == "pending":
+                await request.reject(int(result) if isinstance(result, int) else 500)
+
+    def _find_exception_handler(self, exc: Exception) -> ExceptionHandler | None:
+        for cls in type(exc).__mro__:
+            handler = self._exception_handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    async def handle_http(self, request: HTTPRequest) -> Any:
+        """The native server's plain HTTP handler: 404, 405 or the route's answer."""
+        match = self.router.match(request.url_path, "http", method=request.method)
+        if match.route is None:
+            if match.other_kind:
+                return Response(
+                    "Upgrade Required: this is a WebSocket endpoint.\n",
+                    426,
+                    headers=[("upgrade", "websocket"), ("connection", "Upgrade")],
+                )
+            if match.allowed_methods:
+                allow = ", ".join(sorted(match.allowed_methods))
+                return Response("Method Not Allowed\n", 405, headers=[("allow", allow)])
+            return Response("Not Found\n", 404)
+        request.app = self
+        request.route = match.route
+        request.path_params = match.params
+        return await match.route.endpoint(request)
+
+
+def _bind(middleware: Middleware, call_next: CallNext) -> CallNext:
+    async def call(request: WebSocketRequest) -> None:
+        await middleware(request, call_next)
+
+    return call

@@ -1,0 +1,131 @@
+"""Minimal plain HTTP: enough for health checks, a page and clear errors. Not a web framework.
+
+A plain HTTP route returns ``str`` (text/plain), ``bytes`` (application/octet-stream), a
+JSON-able ``dict``/``list`` (application/json), ``None`` (204) or a :class:`Response`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .datastructures import Headers, QueryParams, State
+
+__all__ = ["HTMLResponse", "HTTPRequest", "JSONResponse", "Response", "to_response"]
+
+
+@dataclass
+class Response:
+    """An HTTP response.
+
+    Attributes:
+        body: the body; ``str`` is encoded as UTF-8.
+        status_code: the HTTP status.
+        headers: extra ``(name, value)`` headers (``str`` or ``bytes``).
+        media_type: the ``Content-Type``.
+    """
+
+    body: bytes | str = b""
+    status_code: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    media_type: str = "text/plain; charset=utf-8"
+
+    def body_bytes(self) -> bytes:
+        """The body as bytes."""
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """All headers as lower-case byte pairs, ``Content-Type`` included when there is a body."""
+        out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        if self.body and not any(k == b"content-type" for k, _ in out):
+            out.append((b"content-type", self.media_type.encode("latin-1")))
+        return out
+
+
+def JSONResponse(content: Any, status_code: int = 200, **kwargs: Any) -> Response:
+    """A :class:`Response` with ``content`` encoded as JSON."""
+    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
+    return Response(body, status_code, media_type="application/json", **kwargs)
+
+
+def HTMLResponse(content: str, status_code: int = 200, **kwargs: Any) -> Response:
+    """A :class:`Response` with an HTML body."""
+    return Response(content, status_code, media_type="text/html; charset=utf-8", **kwargs)
+
+
+def to_response(value: Any) -> Response:
+    """Turn what a plain HTTP handler returned into a :class:`Response`.
+
+    Raises:
+        TypeError: for a value that has no obvious HTTP form.
+    """
+    if isinstance(value, Response):
+        return value
+    if value is None:
+        return Response(b"", 204)
+    if isinstance(value, str):
+        return Response(value)
+    if isinstance(value, (bytes, bytearray)):
+        return Response(bytes(value), media_type="application/octet-stream")
+    if isinstance(value, (dict, list)):
+        return JSONResponse(value)
+    raise TypeError(
+        f"an HTTP handler must return str, bytes, dict, list, None or Response, "
+        f"not {type(value).__name__}"
+    )
+
+
+class HTTPRequest:
+    """A plain HTTP request, as a ``@app.http`` handler receives it.
+
+    Attributes:
+        method: ``GET``, ``HEAD``, ...
+        path: the request target (path and query string).
+        headers: the headers (list of byte pairs, case-insensitive ``str`` lookup).
+        body: the request body (bounded; a larger one is refused with 413).
+        client: ``(host, port)`` or ``None``.
+        path_params: typed path parameters of the matched route.
+        app: the App (or ``None``).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes = b"",
+        client: tuple[str, int] | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.headers = Headers(headers)
+        self.body = body
+        self.client = client
+        self.path_params: dict[str, Any] = {}
+        self.app: Any = None
+        self.route: Any = None
+        self.state = State()
+
+    @property
+    def url_path(self) -> str:
+        """The percent-decoded path without the query string."""
+        from urllib.parse import unquote
+
+        return unquote(self.path.partition("?")[0])
+
+    @property
+    def query_params(self) -> QueryParams:
+        """The query string's parameters."""
+        return QueryParams(self.path.partition("?")[2])
+
+    def json(self) -> Any:
+        """The body decoded as JSON.
+
+        Raises:
+            ValueError: the body is not valid JSON.
+        """
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<HTTPRequest {self.method} {self.path!r}>"
