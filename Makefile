@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) apps/echo/quickstart.py
+	$(PY) -m apps.echo.app
 
 test: $(STAMP)
 	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85

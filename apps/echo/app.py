@@ -1,0 +1,40 @@
+"""The reverse-echo quickstart on the framework: every text message comes back reversed.
+
+Run it with ``make run`` (or ``python -m apps.echo.app [PORT]``) and connect to
+ws://127.0.0.1:8000/. ``/health`` answers plain HTTP for load balancers.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import trio
+
+from wsframework import App, WebSocketRequest
+
+app = App()
+
+
+@app.websocket("/")
+async def echo(request: WebSocketRequest) -> None:
+    ws = await request.accept()
+    async for message in ws:
+        await ws.send_message(message[::-1])
+
+
+@app.http("/health")
+async def health(request: object) -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def main() -> None:
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    print(f"reverse-echo on ws://127.0.0.1:{port}/ (Ctrl+C to stop)", flush=True)
+    try:
+        trio.run(app.serve, "127.0.0.1", port)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
