@@ -99,6 +99,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 CLIENT_BENCH = dict(count=20_000, quick=500, warmup=200, server="websockets-asyncio")
 BASELINE = "raw-trio"
 OURS, THEIRS = "wsframework", "trio-websocket"
+APP = "wsframework-app"
 
 
 # --------------------------------------------------------------------------- #
@@ -407,6 +408,8 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
     head = ["scenario", "unit", *impls]
     if OURS in impls and THEIRS in impls:
         head.append(f"{OURS} / {THEIRS}")
+    if OURS in impls and APP in impls:
+        head.append(f"{APP} / {OURS}")
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     spread_rows = ["| scenario | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
     rate_rows = ["| scenario | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
@@ -431,6 +434,8 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
             rates.append("-" if sc == "idle_memory" else _fmt(e["median_rate"]))
         if OURS in impls and THEIRS in impls:
             cells.append(_ratio(per.get(OURS), per.get(THEIRS)))
+        if OURS in impls and APP in impls:
+            cells.append(_ratio(per.get(APP), per.get(OURS)))
         rows.append("| " + " | ".join(cells) + " |")
         spread_rows.append("| " + " | ".join(spread) + " |")
         rate_rows.append("| " + " | ".join(rates) + " |")

@@ -108,6 +108,35 @@ def run_wsframework(host: str, port: int, ready: Ready) -> None:
     _run_trio_websocket_api("wsframework", host, port, ready)
 
 
+def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
+    """The same echo as ``wsframework``, but dispatched through ``App`` (router + middleware
+    chain + request wrapping), served by ``App.serve``."""
+    import trio
+
+    from wsframework import App, ConnectionClosed
+
+    app = App()
+
+    @app.websocket("/{path:path}")
+    async def echo(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        try:
+            while True:
+                message = await ws.get_message()
+                await ws.send_message(message)
+        except ConnectionClosed:
+            pass
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                functools.partial(app.serve, host, port, max_message_size=MAX_MESSAGE)
+            )
+            ready(server.port)
+
+    trio.run(main)
+
+
 def _wsframework_available() -> bool:
     try:
         mod = importlib.import_module("wsframework")
@@ -331,11 +360,13 @@ REGISTRY: dict[str, ServerImpl] = {
         False,
         "Hypercorn trio worker + minimal ASGI echo app",
     ),
-    # Template for the App-dispatch layer, once it exists:
-    # "wsframework-app": ServerImpl(
-    #     run_wsframework_app, "ws", _importable("wsframework.app"), True,
-    #     "wsframework App routing/dispatch with an echo endpoint",
-    # ),
+    "wsframework-app": ServerImpl(
+        run_wsframework_app,
+        "ws",
+        _importable("wsframework.app"),
+        True,
+        "wsframework App (router, middleware chain) with the same echo endpoint",
+    ),
 }
 
 
