@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from typing import Any, NoReturn
 
 import trio
@@ -23,6 +22,7 @@ from .connection import (
 )
 from .exceptions import ConnectionClosed, InvalidHandshake
 from .http import HTTPRequest, Response, to_response
+from .protocol.close import check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
 from .protocol.handshake import (
     HandshakeRequest,
@@ -41,6 +41,32 @@ Handler = Callable[[WebSocketRequest], Awaitable[None]]
 HTTPHandler = Callable[[HTTPRequest], Awaitable[Any]]
 MAX_HTTP_BODY = 2**20
 Headers = list[tuple[bytes, bytes]]
+
+
+class ConnectionTracker:
+    """What a server needs for a graceful drain: the open connections and a draining flag."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.connections: set[WebSocketConnection] = set()
+        self.active = 0
+        self._idle: trio.Event | None = None
+
+    def enter(self) -> None:
+        self.active += 1
+
+    def leave(self) -> None:
+        self.active -= 1
+        if self.active == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no connection (in any phase) is left."""
+        if self.active == 0:
+            await trio.lowlevel.checkpoint()
+            return
+        self._idle = trio.Event()
+        await self._idle.wait()
 
 
 def negotiate_deflate(
@@ -80,6 +106,7 @@ class _NativeHandshake:
         self.request = request
         self.options = options
         self.nursery = nursery
+        self.tracker: ConnectionTracker | None = None
 
     @property
     def local(self) -> Endpoint | str:
@@ -122,6 +149,8 @@ class _NativeHandshake:
             await trio.aclose_forcefully(self.stream)
             raise
         options.start_connection(self.nursery, connection)
+        if self.tracker is not None:
+            self.tracker.connections.add(connection)
         return connection
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
@@ -208,11 +237,30 @@ async def serve_stream(
     stream: trio.abc.Stream,
     options: ConnectionOptions,
     http_handler: HTTPHandler | None = None,
+    tracker: ConnectionTracker | None = None,
 ) -> None:
     """Run the whole life of one server-side connection: handshake, handler, close.
 
-    A plain HTTP request goes to ``http_handler`` when there is one, else gets 426.
+    A plain HTTP request goes to ``http_handler`` when there is one, else gets 426. With a
+    ``tracker`` that is draining, a completed handshake gets 503.
     """
+    if tracker is None:
+        await _serve_stream(handler, stream, options, http_handler, None)
+        return
+    tracker.enter()
+    try:
+        await _serve_stream(handler, stream, options, http_handler, tracker)
+    finally:
+        tracker.leave()
+
+
+async def _serve_stream(
+    handler: Handler,
+    stream: trio.abc.Stream,
+    options: ConnectionOptions,
+    http_handler: HTTPHandler | None,
+    tracker: ConnectionTracker | None,
+) -> None:
     async with trio.open_nursery() as nursery:
         request: HandshakeRequest | None = None
         handshake = ServerHandshake()
@@ -250,14 +298,27 @@ async def serve_stream(
             )
             await trio.aclose_forcefully(stream)
             return
+        if tracker is not None and tracker.draining:
+            await send_http_response(
+                stream,
+                503,
+                [(b"retry-after", b"5")],
+                b"The server is shutting down; try again shortly.\n",
+            )
+            return
         transport = _NativeHandshake(stream, request, options, nursery)
+        transport.tracker = tracker
         ws_request = WebSocketRequest(
             transport,
             path=request.target,
             headers=request.headers,
             subprotocols=request.subprotocols,
         )
-        await run_handler(handler, ws_request, options.disconnect_timeout)
+        try:
+            await run_handler(handler, ws_request, options.disconnect_timeout)
+        finally:
+            if tracker is not None and ws_request.connection is not None:
+                tracker.connections.discard(ws_request.connection)
 
 
 async def run_handler(
@@ -319,6 +380,8 @@ class WebSocketServer:
         self._handler_nursery = handler_nursery
         self._listeners = list(listeners)
         self._http_handler = http_handler
+        self._tracker = ConnectionTracker()
+        self._listen_scope = trio.CancelScope()
         self.options = ConnectionOptions(
             message_queue_size=message_queue_size,
             max_message_size=max_message_size,
@@ -358,7 +421,10 @@ class WebSocketServer:
             ):
                 sock = listener.transport_listener.socket
                 is_ssl = True
-            name = sock.getsockname() if sock is not None else None
+            try:
+                name = sock.getsockname() if sock is not None else None
+            except OSError:  # closed (e.g. after shutdown())
+                name = None
             if isinstance(name, tuple):
                 out.append(Endpoint(name[0], name[1], is_ssl))
             else:
@@ -375,21 +441,60 @@ class WebSocketServer:
         cancelled with it.
         """
         async with trio.open_nursery() as nursery:
-            await nursery.start(
-                partial(
-                    trio.serve_listeners,
-                    self._handle_connection,
-                    self._listeners,
-                    handler_nursery=self._handler_nursery,
-                )
-            )
+            handler_nursery = self._handler_nursery or nursery
+
+            async def listen(task_status: trio.TaskStatus[Any]) -> None:
+                with self._listen_scope:
+                    await trio.serve_listeners(
+                        self._handle_connection,
+                        self._listeners,
+                        handler_nursery=handler_nursery,
+                        task_status=task_status,
+                    )
+
+            await nursery.start(listen)
             logger.debug("listening on %s", ", ".join(str(x) for x in self.listeners))
             task_status.started(self)
             await trio.sleep_forever()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @property
+    def connection_count(self) -> int:
+        """Connections open right now, in any phase (handshake, open, closing)."""
+        return self._tracker.active
+
+    async def shutdown(
+        self,
+        *,
+        code: int = 1001,
+        reason: str = "server shutting down",
+        timeout: float = 10.0,
+    ) -> bool:
+        """Drain gracefully: stop accepting, refuse new handshakes (503), close every open
+        connection with ``code``, and wait up to ``timeout`` seconds for all handlers to end.
+
+        Returns whether everything ended in time; then cancel :meth:`run` to finish (handlers
+        still running are cancelled). Messages handlers sent before the close frame are
+        delivered: the close frame goes after them on the same stream.
+
+        Raises:
+            ValueError: ``code`` cannot be sent in a close frame.
+        """
+        check_close_code(code)
+        self._tracker.draining = True
+        self._listen_scope.cancel()
+        logger.info("draining %d connection(s) with close code %d", self._tracker.active, code)
+        with trio.move_on_after(timeout) as scope:
+            async with trio.open_nursery() as nursery:
+                for connection in list(self._tracker.connections):
+                    nursery.start_soon(connection.aclose, code, reason)
+            await self._tracker.wait_idle()
+        return not scope.cancelled_caught
+
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        await serve_stream(self._handler, stream, self.options, self._http_handler)
+        await serve_stream(
+            self._handler, stream, self.options, self._http_handler, self._tracker
+        )
 
 
 async def serve_websocket(
