@@ -130,8 +130,10 @@ async def open_websocket(
                     )
             except trio.TooSlowError:
                 raise ConnectionTimeout from None
-            except OSError as exc:
-                raise HandshakeError(f"could not connect to {host}:{port}: {exc}") from exc
+            except (OSError, trio.BrokenResourceError) as exc:
+                # BrokenResourceError: the TLS handshake failed (its cause is the SSLError).
+                cause = exc.__cause__ or exc
+                raise HandshakeError(f"could not connect to {host}:{port}: {cause}") from exc
             try:
                 yield connection
             finally:
@@ -367,6 +369,8 @@ async def wrap_client_stream(
     body = bytearray()
     while True:
         data = await stream.receive_some(options.receive_buffer_size)
+        if not data and reject is None:
+            raise InvalidHandshake("the server closed the connection during the handshake")
         try:
             handshake.receive_data(bytes(data))
             for event in handshake.events():

@@ -579,15 +579,20 @@ class WebSocketConnection(trio.abc.AsyncResource):
                 if self._close_reason is not None:
                     continue
                 data = event.data
+                size = len(data)
+                if size * 4 > self._max_message_size and isinstance(data, str):
+                    size = len(data.encode("utf-8", "surrogatepass"))  # limits count bytes
                 if event.message_finished and not self._parts:
-                    if len(data) > self._max_message_size:
+                    if size > self._max_message_size:
                         await self._too_big()
                         return False
                     if len(messages) >= self._capacity and not await self._wait_for_room():
                         continue
                     messages.append(data)
                 else:
-                    self._part_size += len(data)
+                    if isinstance(data, str) and size == len(data):
+                        size = len(data.encode("utf-8", "surrogatepass"))
+                    self._part_size += size
                     if self._part_size > self._max_message_size:
                         await self._too_big()
                         return False

@@ -166,13 +166,20 @@ class ServerHandshake:
 
     def __init__(self, max_header_size: int = 16384) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+        self._max_header_size = max_header_size
+        self._received = 0
+        self._eof = False
         self._body = bytearray()
 
     def receive_data(self, data: bytes) -> HandshakeRequest | None:
+        self._received += len(data)
+        self._eof = self._eof or not data
         self._h11.receive_data(data)
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
+            if self._eof:
+                raise EOFError("the client closed the connection mid-request") from None
             status = exc.error_status_hint
             if status == 431 or "exceeds" in str(exc):
                 raise InvalidHandshake("request headers are too large", 431) from None
@@ -183,6 +190,10 @@ class ServerHandshake:
             raise EOFError("the client closed the connection during the opening handshake")
         if not isinstance(event, h11.Request):  # pragma: no cover - h11 yields Request first
             raise InvalidHandshake("malformed HTTP request", 400)
+        # h11 bounds only an incomplete head; a complete one that arrived in one read is
+        # measured here: everything received minus what follows the head.
+        if self._received - len(self._h11.trailing_data[0]) > self._max_header_size:
+            raise InvalidHandshake("request headers are too large", 431)
         request = validate_request(event)
         request.trailing_data = self._trailing()
         return request
