@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import struct
+from abc import abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONN_TIMEOUT",
+    "MessageConnection",
     "MAX_MESSAGE_SIZE",
     "MESSAGE_QUEUE_SIZE",
     "RECEIVE_BYTES",
@@ -113,7 +115,81 @@ def stream_endpoint(stream: trio.abc.Stream, *, local: bool) -> Endpoint | str:
     return str(name) or repr(stream)
 
 
-class WebSocketConnection(trio.abc.AsyncResource):
+class MessageConnection(trio.abc.AsyncResource):
+    """What every connection offers on top of ``get_message``/``send_message``: iteration and
+    JSON / pydantic helpers. Shared by the native and the ASGI connection."""
+
+    @abstractmethod
+    async def get_message(self) -> str | bytes:
+        """Receive the next message."""
+
+    @abstractmethod
+    async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
+        """Send one message."""
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason is not None and exc.reason.code in (1000, 1001):
+                    return
+                raise
+            yield message
+
+    async def receive_json(self) -> Any:
+        """Receive one message and decode it as JSON (text or UTF-8 bytes).
+
+        Cancellation and timeouts as for :meth:`get_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            InvalidMessage: the message is not valid JSON (also a ``ValueError``).
+        """
+        message = await self.get_message()
+        try:
+            return json.loads(message)
+        except ValueError as exc:
+            error = {"type": "json_invalid", "loc": (), "msg": str(exc)}
+            raise InvalidMessage(f"message is not valid JSON: {exc}", [error], message) from None
+
+    async def send_json(self, obj: Any) -> None:
+        """Send ``obj`` encoded as JSON in one text message.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``obj`` is not JSON-serialisable.
+        """
+        await self.send_message(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+
+    async def receive_model(self, model: type[_M]) -> _M:
+        """Receive one message and validate it as the pydantic ``model`` (or any type pydantic
+        can validate, e.g. a discriminated union).
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            InvalidMessage: the message does not validate; ``errors`` lists pydantic's findings.
+        """
+        from .typed import validate_message
+
+        return validate_message(model, await self.get_message())
+
+    async def send_model(self, instance: Any) -> None:
+        """Send a pydantic model instance as one JSON text message.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``instance`` is not a pydantic model.
+        """
+        from .typed import dump_message
+
+        await self.send_message(dump_message(instance))
+
+
+class WebSocketConnection(MessageConnection):
     """A WebSocket connection, client or server side.
 
     You get one from :meth:`WebSocketRequest.accept` on a server or from :func:`open_websocket`
@@ -270,19 +346,6 @@ class WebSocketConnection(trio.abc.AsyncResource):
             self._lot.unpark()
         return message
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                message = await self.get_message()
-            except ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code in (1000, 1001):
-                    return
-                raise
-            yield message
-
     async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
         """Send one message: text for ``str``, binary for ``bytes``/``bytearray``/``memoryview``.
 
@@ -313,54 +376,6 @@ class WebSocketConnection(trio.abc.AsyncResource):
             await self._send_event(event, skip_compression=True)
         else:
             await self._send_event(event)
-
-    async def receive_json(self) -> Any:
-        """Receive one message and decode it as JSON (text or UTF-8 bytes).
-
-        Cancellation and timeouts as for :meth:`get_message`.
-
-        Raises:
-            ConnectionClosed: the connection is closed.
-            InvalidMessage: the message is not valid JSON (also a ``ValueError``).
-        """
-        message = await self.get_message()
-        try:
-            return json.loads(message)
-        except ValueError as exc:
-            error = {"type": "json_invalid", "loc": (), "msg": str(exc)}
-            raise InvalidMessage(f"message is not valid JSON: {exc}", [error], message) from None
-
-    async def send_json(self, obj: Any) -> None:
-        """Send ``obj`` encoded as JSON in one text message.
-
-        Raises:
-            ConnectionClosed: the connection is closed or closing.
-            TypeError: ``obj`` is not JSON-serialisable.
-        """
-        await self.send_message(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
-
-    async def receive_model(self, model: type[_M]) -> _M:
-        """Receive one message and validate it as the pydantic ``model`` (or any type pydantic
-        can validate, e.g. a discriminated union).
-
-        Raises:
-            ConnectionClosed: the connection is closed.
-            InvalidMessage: the message does not validate; ``errors`` lists pydantic's findings.
-        """
-        from .typed import validate_message
-
-        return validate_message(model, await self.get_message())
-
-    async def send_model(self, instance: Any) -> None:
-        """Send a pydantic model instance as one JSON text message.
-
-        Raises:
-            ConnectionClosed: the connection is closed or closing.
-            TypeError: ``instance`` is not a pydantic model.
-        """
-        from .typed import dump_message
-
-        await self.send_message(dump_message(instance))
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for the matching pong.
