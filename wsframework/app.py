@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from .asgi import ASGIOptions, Receive, Scope, Send, asgi_app
 from .datastructures import State
 from .http import HTTPRequest, Response
 from .request import WebSocketRequest
@@ -51,6 +52,11 @@ class App:
         lifespan: ``lifespan(app)`` returning an async context manager entered at startup and
             left at shutdown (after the ``on_startup`` / before the ``on_shutdown`` hooks).
         middleware: middleware to install, outermost first.
+        root_path: a prefix the app is mounted under behind a proxy (``/api``); stripped from
+            request paths before routing by our own server. Under ASGI the scope's
+            ``root_path`` is used instead.
+        asgi_options: limits for the ASGI transport (queue size, message size, receive
+            timeout); see :class:`~wsframework.asgi.ASGIOptions`.
 
     Attributes:
         state: application-wide state (``app.state.db = ...``).
@@ -64,7 +70,13 @@ class App:
         *,
         lifespan: Lifespan | None = None,
         middleware: Sequence[Middleware] = (),
+        root_path: str = "",
+        asgi_options: ASGIOptions | None = None,
     ) -> None:
+        if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+            raise ValueError(f"root_path must start with '/' and not end with one: {root_path!r}")
+        self.root_path = root_path
+        self.asgi_options = asgi_options or ASGIOptions()
         self.router = Router()
         self.state = State()
         self._lifespan = lifespan
@@ -284,7 +296,7 @@ class App:
         Pass it to :func:`serve_websocket` (``serve_websocket(app.handle_websocket, ...)``) or
         use :meth:`serve`.
         """
-        path = request.url_path
+        path = self._path_for(request._route_path, request.url_path)
         match = self.router.match(path, "websocket")
         if match.route is None:
             body = b"Not Found\n"
@@ -308,6 +320,18 @@ class App:
         if chain is None:
             chain = self._chain = self._build_chain()
         await chain(request)
+
+    def _path_for(self, route_path: str | None, url_path: str) -> str:
+        if route_path is not None:
+            return route_path
+        root = self.root_path
+        if root and (url_path == root or url_path.startswith(root + "/")):
+            return url_path[len(root) :] or "/"
+        return url_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI 3 entry point (``hypercorn --worker-class trio module:app``)."""
+        await asgi_app(self, scope, receive, send)
 
     def _build_chain(self) -> CallNext:
         call_next: CallNext = self._call_endpoint
@@ -345,7 +369,8 @@ class App:
 
     async def handle_http(self, request: HTTPRequest) -> Any:
         """The native server's plain HTTP handler: 404, 405 or the route's answer."""
-        match = self.router.match(request.url_path, "http", method=request.method)
+        path = self._path_for(request._route_path, request.url_path)
+        match = self.router.match(path, "http", method=request.method)
         if match.route is None:
             if match.other_kind:
                 return Response(

@@ -106,6 +106,8 @@ class HTTPRequest:
         self.app: Any = None
         self.route: Any = None
         self.state = State()
+        #: The path to route on when it differs from :attr:`url_path` (ASGI ``root_path``).
+        self._route_path: str | None = None
 
     @property
     def url_path(self) -> str:

@@ -64,6 +64,8 @@ class WebSocketRequest:
         self._preferred: tuple[str, ...] = ()
         #: Set by the App for routes with message contracts: wraps the accepted connection.
         self._wrap: Any = None
+        #: The path to route on when it differs from :attr:`url_path` (ASGI ``root_path``).
+        self._route_path: str | None = None
         self._query: QueryParams | None = None
         self._request_state: State | None = None
         #: Typed values of the route's path parameters (set by the App's router).

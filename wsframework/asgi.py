@@ -1,0 +1,484 @@
+"""The ASGI 3 transport: the same App, handlers and requests, with Hypercorn owning the wire.
+
+``App.__call__(scope, receive, send)`` lands here for the ``websocket``, ``http`` and
+``lifespan`` scopes. The websocket scope becomes a :class:`~wsframework.WebSocketRequest` whose
+transport is :class:`ASGIHandshake`; accepting gives an :class:`ASGIWebSocketConnection` with the
+native connection's interface, so handlers cannot tell which server runs them.
+
+Guards against what Hypercorn 0.18's trio worker does not do for us:
+
+* an unoffered subprotocol is never accepted (the worker crashes when an app does):
+  :meth:`WebSocketRequest.accept` raises ``ValueError`` first;
+* after a disconnect the worker's ``send`` returns at once without a checkpoint, so a send loop
+  would spin: a reader task notices the disconnect, sends then raise ``ConnectionClosed``, and
+  every 16th send that did not have to wait yields so the reader gets to run;
+* on cancellation (server shutdown) the connection is closed with 1001 in a shielded,
+  time-limited scope, instead of the worker's bare TCP close 3 s later;
+* the worker pings but never notices a missing pong: ``receive_timeout`` closes a connection
+  that sent nothing for that long with 1011.
+
+Never imports wsproto: the ASGI server does the protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .connection import Endpoint, MessageConnection
+from .exceptions import ConnectionClosed
+from .http import HTTPRequest, Response, to_response
+from .protocol.close import CloseReason, check_close_code
+from .request import WebSocketRequest
+from .server import run_handler
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = ["ASGIHandshake", "ASGIWebSocketConnection", "asgi_app"]
+
+logger = logging.getLogger("wsframework")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+_YIELD_EVERY = 16
+CLOSE_TIMEOUT = 1.0
+
+
+def _endpoint(value: Any) -> Endpoint | str:
+    if isinstance(value, (list, tuple)) and len(value) >= 2:
+        try:
+            return Endpoint(value[0], int(value[1]), False)
+        except ValueError:
+            return f"{value[0]}:{value[1]}"
+    return "unknown"
+
+
+def _route_path(scope: Scope) -> str:
+    """The path to route on: the scope's path without the ``root_path`` prefix."""
+    path: str = scope.get("path", "/")
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
+def _target(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope.get("path", "/")
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+class ASGIWebSocketConnection(MessageConnection):
+    """A WebSocket connection carried by an ASGI server; the interface of
+    :class:`~wsframework.WebSocketConnection`.
+
+    Differences, imposed by ASGI: :meth:`ping` and :meth:`pong` raise ``RuntimeError`` (the
+    server handles pings), ``compress=False`` is ignored (the server decides), and the close code
+    reported for the client's close is what the server tells (Hypercorn: 1000 or 1006, no
+    reason).
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        subprotocol: str | None,
+        response_headers: Headers,
+        message_queue_size: int,
+        max_message_size: int,
+        receive_timeout: float | None,
+    ) -> None:
+        self._scope = scope
+        self._receive = receive
+        self._send = send
+        self._subprotocol = subprotocol
+        self._response_headers = response_headers
+        self._capacity = max(1, message_queue_size)
+        self._max_message_size = max_message_size
+        self._receive_timeout = receive_timeout
+        self._messages: deque[str | bytes] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._close_reason: CloseReason | None = None
+        self._close_sent = False
+        self._unyielded = 0
+        self._finished = trio.Event()
+
+    # -- facts
+
+    @property
+    def closed(self) -> CloseReason | None:
+        """Why the connection was or is being closed, else ``None``."""
+        return self._close_reason
+
+    @property
+    def is_client(self) -> bool:
+        """Always ``False``."""
+        return False
+
+    @property
+    def is_server(self) -> bool:
+        """Always ``True``."""
+        return True
+
+    @property
+    def local(self) -> Endpoint | str:
+        """The server's endpoint as the ASGI server reports it."""
+        return _endpoint(self._scope.get("server"))
+
+    @property
+    def remote(self) -> Endpoint | str:
+        """The client's endpoint as the ASGI server reports it."""
+        return _endpoint(self._scope.get("client"))
+
+    @property
+    def path(self) -> str:
+        """The requested path with the query string."""
+        return _target(self._scope)
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, or ``None``."""
+        return self._subprotocol
+
+    @property
+    def handshake_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The request headers."""
+        return tuple((bytes(k), bytes(v)) for k, v in self._scope.get("headers", ()))
+
+    @property
+    def request_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The request headers."""
+        return self.handshake_headers
+
+    @property
+    def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The extra headers we asked the server to send with its 101 response."""
+        return tuple(self._response_headers)
+
+    @property
+    def compression(self) -> bool:
+        """Unknown under ASGI: always ``False``."""
+        return False
+
+    @property
+    def latency(self) -> float | None:
+        """Unknown under ASGI: always ``None``."""
+        return None
+
+    def __str__(self) -> str:
+        return f"asgi-server-{id(self):x}"
+
+    # -- messages
+
+    async def get_message(self) -> str | bytes:
+        """Receive the next message; see :meth:`WebSocketConnection.get_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed and no message is pending.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._messages:
+            if self._close_reason is not None:
+                raise ConnectionClosed(self._close_reason)
+            await self._lot.park()
+        message = self._messages.popleft()
+        if self._lot:
+            self._lot.unpark()
+        return message
+
+    async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
+        """Send one message; see :meth:`WebSocketConnection.send_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``message`` is neither text nor bytes.
+        """
+        if isinstance(message, str):
+            event: Message = {"type": "websocket.send", "text": message}
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            event = {"type": "websocket.send", "bytes": bytes(message)}
+        else:
+            raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        await self._send(event)
+        # The worker's send may return without a checkpoint (always, after a disconnect): yield
+        # now and then so the reader task can notice the disconnect.
+        self._unyielded += 1
+        if self._unyielded >= _YIELD_EVERY:
+            self._unyielded = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Not available under ASGI: the server sends pings itself.
+
+        Raises:
+            RuntimeError: always.
+        """
+        raise RuntimeError("ping() is not available under ASGI: the ASGI server handles pings")
+
+    async def pong(self, payload: bytes | None = None) -> None:
+        """Not available under ASGI.
+
+        Raises:
+            RuntimeError: always.
+        """
+        raise RuntimeError("pong() is not available under ASGI: the ASGI server handles pongs")
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close with ``code`` and ``reason``; idempotent. Bounded by 1 s.
+
+        Raises:
+            ValueError: ``code`` may not be sent in a close frame.
+        """
+        check_close_code(code)
+        if self._close_reason is None:
+            self._set_closed(CloseReason(code, reason), local=True)
+        await self._send_close(code, reason)
+
+    # -- internals
+
+    def _set_closed(self, reason: CloseReason, *, local: bool = False) -> None:
+        if self._close_reason is not None:
+            return
+        self._close_reason = reason
+        if local:
+            self._messages.clear()
+        self._lot.unpark_all()
+
+    async def _send_close(self, code: int, reason: str | None) -> None:
+        if self._close_sent:
+            return
+        self._close_sent = True
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                await self._send({"type": "websocket.close", "code": code, "reason": reason or ""})
+            except Exception:  # the server already considers the connection gone
+                logger.debug("%s: websocket.close could not be sent", self, exc_info=True)
+
+    async def _reader_task(self) -> None:
+        """Move ASGI receive events into the queue until the client disconnects."""
+        try:
+            while True:
+                if self._receive_timeout is None:
+                    event = await self._receive()
+                else:
+                    received: Message | None = None
+                    with trio.move_on_after(self._receive_timeout):
+                        received = await self._receive()
+                    if received is None:
+                        reason = f"no message for {self._receive_timeout:g} s"
+                        self._set_closed(CloseReason(1011, reason))
+                        await self._send_close(1011, reason)
+                        return
+                    event = received
+                kind = event.get("type")
+                if kind == "websocket.receive":
+                    text = event.get("text")
+                    data: str | bytes = text if text is not None else (event.get("bytes") or b"")
+                    if len(data) > self._max_message_size:
+                        reason = f"message exceeds {self._max_message_size} bytes"
+                        self._set_closed(CloseReason(1009, reason))
+                        await self._send_close(1009, reason)
+                        return
+                    if self._close_reason is not None:
+                        continue
+                    while len(self._messages) >= self._capacity and self._close_reason is None:
+                        await self._lot.park()
+                    self._messages.append(data)
+                    if self._lot:
+                        self._lot.unpark()
+                elif kind == "websocket.disconnect":
+                    self._close_sent = True  # nothing can be sent any more
+                    self._set_closed(
+                        CloseReason(int(event.get("code", 1005)), event.get("reason") or None)
+                    )
+                    return
+        finally:
+            self._set_closed(CloseReason(1006, None))
+            self._finished.set()
+
+
+class ASGIHandshake:
+    """The transport behind a :class:`WebSocketRequest` that came through ASGI."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        nursery: trio.Nursery,
+        options: ASGIOptions,
+    ) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.nursery = nursery
+        self.options = options
+        self.connection: ASGIWebSocketConnection | None = None
+
+    @property
+    def local(self) -> Endpoint | str:
+        return _endpoint(self.scope.get("server"))
+
+    @property
+    def remote(self) -> Endpoint | str:
+        return _endpoint(self.scope.get("client"))
+
+    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> Any:
+        await self.send(
+            {"type": "websocket.accept", "subprotocol": subprotocol, "headers": extra_headers}
+        )
+        connection = ASGIWebSocketConnection(
+            self.scope,
+            self.receive,
+            self.send,
+            subprotocol=subprotocol,
+            response_headers=extra_headers,
+            message_queue_size=self.options.message_queue_size,
+            max_message_size=self.options.max_message_size,
+            receive_timeout=self.options.receive_timeout,
+        )
+        self.connection = connection
+        self.nursery.start_soon(connection._reader_task)
+        return connection
+
+    async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            headers = list(extra_headers)
+            if body and not any(k.lower() == b"content-type" for k, _ in headers):
+                headers.append((b"content-type", b"text/plain; charset=utf-8"))
+            await self.send(
+                {"type": "websocket.http.response.start", "status": status_code, "headers": headers}
+            )
+            await self.send({"type": "websocket.http.response.body", "body": body})
+        else:
+            # Without the extension the server answers a close-before-accept with 403.
+            await self.send({"type": "websocket.close", "code": 1000})
+
+
+class ASGIOptions:
+    """Per-app settings of the ASGI transport."""
+
+    def __init__(
+        self,
+        *,
+        message_queue_size: int = 1,
+        max_message_size: int = 2**20,
+        receive_timeout: float | None = None,
+        disconnect_timeout: float = 10.0,
+    ) -> None:
+        self.message_queue_size = message_queue_size
+        self.max_message_size = max_message_size
+        self.receive_timeout = receive_timeout
+        self.disconnect_timeout = disconnect_timeout
+
+
+async def asgi_app(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one ASGI call for ``app``."""
+    kind = scope["type"]
+    if kind == "websocket":
+        await _websocket(app, scope, receive, send)
+    elif kind == "http":
+        await _http(app, scope, receive, send)
+    elif kind == "lifespan":
+        await _lifespan(app, scope, receive, send)
+    else:
+        raise ValueError(f"unsupported ASGI scope type {kind!r}")
+
+
+async def _websocket(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    event = await receive()
+    if event.get("type") != "websocket.connect":  # pragma: no cover - the spec guarantees it
+        return
+    options: ASGIOptions = app.asgi_options
+    async with trio.open_nursery() as nursery:
+        transport = ASGIHandshake(scope, receive, send, nursery, options)
+        request = WebSocketRequest(
+            transport,
+            path=_target(scope),
+            headers=[(bytes(k), bytes(v)) for k, v in scope.get("headers", ())],
+            subprotocols=scope.get("subprotocols", ()),
+        )
+        request._route_path = _route_path(scope)
+        try:
+            await run_handler(app.handle_websocket, request, options.disconnect_timeout)
+        except trio.Cancelled:
+            # Server shutdown: tell the client we are going away, shielded and bounded.
+            connection = transport.connection
+            if connection is not None:
+                connection._set_closed(CloseReason(1001, "server shutting down"), local=True)
+                await connection._send_close(1001, "server shutting down")
+            raise
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def _http(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    body = bytearray()
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return
+        body += event.get("body", b"")
+        if len(body) > 2**20:
+            await _send_response(send, Response("Request body too large\n", 413), head=False)
+            return
+        if not event.get("more_body", False):
+            break
+    client = scope.get("client")
+    request = HTTPRequest(
+        scope.get("method", "GET"),
+        _target(scope),
+        [(bytes(k), bytes(v)) for k, v in scope.get("headers", ())],
+        bytes(body),
+        (client[0], int(client[1])) if client else None,
+    )
+    request._route_path = _route_path(scope)
+    try:
+        response = to_response(await app.handle_http(request))
+    except Exception:
+        logger.exception("HTTP handler error on %s %s", request.method, request.path)
+        response = Response("Internal Server Error\n", 500)
+    await _send_response(send, response, head=request.method == "HEAD")
+
+
+async def _send_response(send: Send, response: Response, *, head: bool) -> None:
+    body = response.body_bytes()
+    headers = response.raw_headers()
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _lifespan(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    event = await receive()
+    if event["type"] != "lifespan.startup":  # pragma: no cover - the spec guarantees it
+        return
+    started = False
+    try:
+        async with app.lifespan_context():
+            state = scope.get("state")
+            if isinstance(state, dict):
+                state["app"] = app
+            started = True
+            await send({"type": "lifespan.startup.complete"})
+            event = await receive()  # lifespan.shutdown
+    except Exception as exc:
+        logger.exception("lifespan %s failed", "shutdown" if started else "startup")
+        kind = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+        await send({"type": kind, "message": f"{type(exc).__name__}: {exc}"})
+        return
+    await send({"type": "lifespan.shutdown.complete"})
