@@ -20,18 +20,23 @@ from __future__ import annotations
 
 import logging
 import ssl
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import trio
 
+from ._groups import raise_single
 from .asgi import ASGIOptions, Receive, Scope, Send, asgi_app
 from .datastructures import State
 from .http import HTTPRequest, Response
 from .request import WebSocketRequest
 from .routing import Route, Router
 from .server import WebSocketServer
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["App", "CallNext", "Middleware"]
 
@@ -239,25 +244,28 @@ class App:
         Raises:
             Exception: whatever a startup hook raised (the app must not start half-ready).
         """
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            try:
-                for hook in self._startup:
-                    await hook()
-                if self._lifespan is not None:
-                    async with self._lifespan(self):
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    for hook in self._startup:
+                        await hook()
+                    if self._lifespan is not None:
+                        async with self._lifespan(self):
+                            yield self
+                    else:
                         yield self
-                else:
-                    yield self
-            finally:
-                with trio.CancelScope(shield=True):
-                    for hook in reversed(self._shutdown):
-                        try:
-                            await hook()
-                        except Exception:
-                            logger.exception("shutdown hook %s failed", hook)
-                self._nursery = None
-                nursery.cancel_scope.cancel()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        for hook in reversed(self._shutdown):
+                            try:
+                                await hook()
+                            except Exception:
+                                logger.exception("shutdown hook %s failed", hook)
+                    self._nursery = None
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise_single(group)
 
     async def serve(
         self,

@@ -414,14 +414,8 @@ async def _websocket(app: App, scope: Scope, receive: Receive, send: Send) -> No
         )
         request._route_path = _route_path(scope)
         try:
+            # run_handler closes with 1001 (shielded, bounded) if the server cancels us.
             await run_handler(app.handle_websocket, request, options.disconnect_timeout)
-        except trio.Cancelled:
-            # Server shutdown: tell the client we are going away, shielded and bounded.
-            connection = transport.connection
-            if connection is not None:
-                connection._set_closed(CloseReason(1001, "server shutting down"), local=True)
-                await connection._send_close(1001, "server shutting down")
-            raise
         finally:
             nursery.cancel_scope.cancel()
 

@@ -7,7 +7,6 @@ import sys
 import urllib.parse
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, NoReturn
 
 import trio
 from wsproto.connection import ConnectionType
@@ -15,6 +14,7 @@ from wsproto.events import AcceptConnection, RejectConnection, RejectData, Reque
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
+from ._groups import raise_single
 from .connection import (
     CONN_TIMEOUT,
     MAX_MESSAGE_SIZE,
@@ -146,31 +146,7 @@ async def open_websocket(
                     finally:
                         nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        _raise_single(group)
-
-
-def _raise_single(group: BaseExceptionGroup[Any]) -> NoReturn:
-    """Re-raise the one meaningful exception of a nursery's group, unwrapped."""
-    leaves = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
-    if not leaves:
-        leaves = list(_leaves(group))
-    if len(leaves) == 1:
-        exc = leaves[0]
-        context = exc.__context__
-        try:
-            raise exc
-        finally:
-            exc.__context__ = context
-            del exc, context
-    raise group
-
-
-def _leaves(group: BaseExceptionGroup[Any]) -> Iterable[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
+        raise_single(group)
 
 
 def open_websocket_url(

@@ -330,6 +330,13 @@ async def run_handler(
     except ConnectionClosed as exc:
         # A handler that lets "the connection is closed" escape ended normally enough.
         logger.debug("handler on %s ended by its closed connection: %r", request.path, exc)
+    except trio.Cancelled:
+        # The server is going away: say so (1001), shielded and bounded, then go.
+        connection = request.connection
+        if connection is not None and connection.closed is None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await connection.aclose(1001, "server shutting down")
+        raise
     except Exception:
         logger.exception("handler error on %s from %s", request.path, request.remote)
         connection = request.connection

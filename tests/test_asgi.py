@@ -1,0 +1,348 @@
+"""The ASGI transport against a scripted ASGI server (the way Hypercorn's trio worker behaves)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from wsframework import App, ConnectionClosed, WebSocketRequest
+from wsframework.asgi import ASGIOptions
+
+Message = dict[str, Any]
+
+
+class ScriptedServer:
+    """Plays the server side of one ASGI call through memory channels.
+
+    Like Hypercorn 0.18's trio worker, ``send`` after a disconnect returns at once without a
+    checkpoint.
+    """
+
+    def __init__(self, scope: Message) -> None:
+        self.scope = scope
+        self.to_app, self._app_in = trio.open_memory_channel[Message](100)
+        self._app_out, self.from_app = trio.open_memory_channel[Message](100)
+        self.disconnected = False
+        self.sends_after_disconnect = 0
+
+    async def receive(self) -> Message:
+        return await self._app_in.receive()
+
+    async def send(self, message: Message) -> None:
+        if self.disconnected:
+            self.sends_after_disconnect += 1
+            return  # no checkpoint, like the worker
+        self._app_out.send_nowait(message)
+
+    async def next(self) -> Message:
+        with trio.fail_after(5):
+            return await self.from_app.receive()
+
+
+def ws_scope(path: str = "/", **extra: Any) -> Message:
+    scope: Message = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"example.com")],
+        "subprotocols": [],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "extensions": {"websocket.http.response": {}},
+    }
+    scope.update(extra)
+    return scope
+
+
+async def start(nursery: trio.Nursery, app: App, scope: Message) -> ScriptedServer:
+    server = ScriptedServer(scope)
+    nursery.start_soon(app, scope, server.receive, server.send)
+    await server.to_app.send({"type": "websocket.connect"})
+    return server
+
+
+async def test_echo_and_accept_headers(nursery: trio.Nursery) -> None:
+    app = App()
+
+    @app.websocket("/chat/{room}", subprotocols=["v2", "v1"])
+    async def chat(request: WebSocketRequest) -> None:
+        ws = await request.accept(extra_headers=[(b"x-room", request.path_params["room"].encode())])
+        assert ws.remote is not None and str(ws.remote).startswith("Endpoint")
+        async for message in ws:
+            await ws.send_message(message)
+
+    server = await start(nursery, app, ws_scope("/chat/a", subprotocols=["v1", "v2"]))
+    accept = await server.next()
+    assert accept == {
+        "type": "websocket.accept",
+        "subprotocol": "v2",
+        "headers": [(b"x-room", b"a")],
+    }
+    await server.to_app.send({"type": "websocket.receive", "text": "hi"})
+    assert await server.next() == {"type": "websocket.send", "text": "hi"}
+    await server.to_app.send({"type": "websocket.receive", "bytes": b"\x01"})
+    assert await server.next() == {"type": "websocket.send", "bytes": b"\x01"}
+    await server.to_app.send({"type": "websocket.disconnect", "code": 1000})
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def test_reject_uses_http_response_extension(nursery: trio.Nursery) -> None:
+    app = App()
+    server = await start(nursery, app, ws_scope("/missing"))
+    start_msg = await server.next()
+    assert start_msg["type"] == "websocket.http.response.start"
+    assert start_msg["status"] == 404
+    body = await server.next()
+    assert body == {"type": "websocket.http.response.body", "body": b"Not Found\n"}
+
+
+async def test_reject_without_extension_closes_before_accept(nursery: trio.Nursery) -> None:
+    app = App()
+    server = await start(nursery, app, ws_scope("/missing", extensions={}))
+    assert await server.next() == {"type": "websocket.close", "code": 1000}
+
+
+async def test_unoffered_subprotocol_is_never_accepted(nursery: trio.Nursery) -> None:
+    app = App()
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        try:
+            await request.accept(subprotocol="evil")
+        except ValueError as exc:
+            errors.append(str(exc))
+            raise
+
+    server = await start(nursery, app, ws_scope(subprotocols=["good"]))
+    response = await server.next()
+    assert response["type"] == "websocket.http.response.start"
+    assert response["status"] == 500
+    assert "not offered" in errors[0]
+
+
+async def test_send_after_disconnect_raises_instead_of_spinning(nursery: trio.Nursery) -> None:
+    app = App()
+    outcome: list[BaseException] = []
+    sent = 0
+
+    @app.websocket("/")
+    async def flood(request: WebSocketRequest) -> None:
+        nonlocal sent
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message("x")
+                sent += 1
+        except ConnectionClosed as exc:
+            outcome.append(exc)
+
+    server = await start(nursery, app, ws_scope())
+    await server.next()  # accept
+    for _ in range(5):
+        await server.next()
+    server.disconnected = True
+    await server.to_app.send({"type": "websocket.disconnect", "code": 1006})
+    with trio.fail_after(5):
+        while not outcome:
+            await trio.testing.wait_all_tasks_blocked()
+    assert isinstance(outcome[0], ConnectionClosed)
+    assert outcome[0].reason is not None and outcome[0].reason.code == 1006
+    # Every 16th unblocked send yields; the reader may need two such turns to run.
+    assert server.sends_after_disconnect <= 32
+
+
+async def test_cancellation_sends_1001_shielded(nursery: trio.Nursery) -> None:
+    app = App()
+    ready = trio.Event()
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        ready.set()
+        await ws.get_message()
+
+    server = ScriptedServer(ws_scope())
+    scope = trio.CancelScope()
+
+    async def call() -> None:
+        with scope:
+            await app(server.scope, server.receive, server.send)
+
+    nursery.start_soon(call)
+    await server.to_app.send({"type": "websocket.connect"})
+    await server.next()  # accept
+    await ready.wait()
+    scope.cancel()
+    close = await server.next()
+    assert close == {"type": "websocket.close", "code": 1001, "reason": "server shutting down"}
+
+
+async def test_receive_timeout_closes_1011(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    app = App(asgi_options=ASGIOptions(receive_timeout=3))
+    raised: list[ConnectionClosed] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            await ws.get_message()
+        except ConnectionClosed as exc:
+            raised.append(exc)
+
+    server = await start(nursery, app, ws_scope())
+    await server.next()
+    close = await server.next()
+    assert close["type"] == "websocket.close" and close["code"] == 1011
+    assert "no message for 3 s" in close["reason"]
+    await trio.testing.wait_all_tasks_blocked()
+    assert raised[0].reason is not None and raised[0].reason.code == 1011
+
+
+async def test_oversized_message_closes_1009(nursery: trio.Nursery) -> None:
+    app = App(asgi_options=ASGIOptions(max_message_size=4))
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        with pytest.raises(ConnectionClosed):
+            await ws.get_message()
+
+    server = await start(nursery, app, ws_scope())
+    await server.next()
+    await server.to_app.send({"type": "websocket.receive", "bytes": b"12345"})
+    close = await server.next()
+    assert close["code"] == 1009
+
+
+async def test_ping_is_not_available(nursery: trio.Nursery) -> None:
+    app = App()
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        for call in (ws.ping, ws.pong):
+            try:
+                await call()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+        await ws.aclose(4000, "done")
+
+    server = await start(nursery, app, ws_scope())
+    await server.next()
+    assert await server.next() == {"type": "websocket.close", "code": 4000, "reason": "done"}
+    assert len(errors) == 2 and "ASGI" in errors[0]
+
+
+async def test_root_path_is_stripped(nursery: trio.Nursery) -> None:
+    app = App()
+
+    @app.websocket("/echo")
+    async def echo(request: WebSocketRequest) -> None:
+        await request.accept()
+
+    server = await start(nursery, app, ws_scope("/api/echo", root_path="/api"))
+    assert (await server.next())["type"] == "websocket.accept"
+
+
+async def test_http_scope(nursery: trio.Nursery) -> None:
+    app = App()
+
+    @app.http("/items/{n:int}", methods=["POST"])
+    async def items(request: Any) -> dict[str, Any]:
+        return {"n": request.path_params["n"], "body": request.json()}
+
+    sent: list[Message] = []
+    bodies = iter(
+        [
+            {"type": "http.request", "body": b'{"a":', "more_body": True},
+            {"type": "http.request", "body": b"1}", "more_body": False},
+        ]
+    )
+
+    async def receive() -> Message:
+        return next(bodies)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/items/3",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b'{"n":3,"body":{"a":1}}'
+
+
+async def test_lifespan_startup_and_shutdown() -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        events.append("enter")
+        yield
+        events.append("exit")
+
+    app = App(lifespan=lifespan)
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return next(messages)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan", "state": {}}, receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert events == ["enter", "exit"]
+
+
+async def test_lifespan_startup_failure_is_reported() -> None:
+    app = App()
+
+    @app.on_startup
+    async def broken() -> None:
+        raise RuntimeError("database unreachable")
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive, send)
+    assert sent[0]["type"] == "lifespan.startup.failed"
+    assert "database unreachable" in sent[0]["message"]
+
+
+async def test_unknown_scope_type_is_a_value_error() -> None:
+    app = App()
+
+    async def receive() -> Message:
+        raise AssertionError("not called")
+
+    async def send(message: Message) -> None:
+        raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="unsupported ASGI scope"):
+        await app({"type": "webtransport"}, receive, send)
