@@ -26,7 +26,7 @@ class ScriptedServer:
     def __init__(self, scope: Message) -> None:
         self.scope = scope
         self.to_app, self._app_in = trio.open_memory_channel[Message](100)
-        self._app_out, self.from_app = trio.open_memory_channel[Message](100)
+        self._app_out, self.from_app = trio.open_memory_channel[Message](0)
         self.disconnected = False
         self.sends_after_disconnect = 0
 
@@ -37,7 +37,14 @@ class ScriptedServer:
         if self.disconnected:
             self.sends_after_disconnect += 1
             return  # no checkpoint, like the worker
-        self._app_out.send_nowait(message)
+        try:
+            await self._app_out.send(message)
+        except trio.BrokenResourceError:  # disconnected while this send waited
+            self.sends_after_disconnect += 1
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        self.from_app.close()
 
     async def next(self) -> Message:
         with trio.fail_after(5):
@@ -149,11 +156,11 @@ async def test_send_after_disconnect_raises_instead_of_spinning(nursery: trio.Nu
     await server.next()  # accept
     for _ in range(5):
         await server.next()
-    server.disconnected = True
+    server.disconnect()
     await server.to_app.send({"type": "websocket.disconnect", "code": 1006})
     with trio.fail_after(5):
         while not outcome:
-            await trio.testing.wait_all_tasks_blocked()
+            await trio.lowlevel.checkpoint()
     assert isinstance(outcome[0], ConnectionClosed)
     assert outcome[0].reason is not None and outcome[0].reason.code == 1006
     # Every 16th unblocked send yields; the reader may need two such turns to run.
@@ -254,6 +261,7 @@ async def test_root_path_is_stripped(nursery: trio.Nursery) -> None:
 
     server = await start(nursery, app, ws_scope("/api/echo", root_path="/api"))
     assert (await server.next())["type"] == "websocket.accept"
+    assert (await server.next())["type"] == "websocket.close"
 
 
 async def test_http_scope(nursery: trio.Nursery) -> None:

@@ -250,6 +250,13 @@ class ASGIWebSocketConnection(MessageConnection):
 
     # -- internals
 
+    async def _going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """On cancellation: send ``websocket.close`` unless one was sent or the client left."""
+        if not self._close_sent:
+            self._close_reason = None
+            self._set_closed(CloseReason(code, reason), local=True)
+            await self._send_close(code, reason)
+
     def _set_closed(self, reason: CloseReason, *, local: bool = False) -> None:
         if self._close_reason is not None:
             return

@@ -442,8 +442,11 @@ class WebSocketConnection(MessageConnection):
         """
         check_close_code(code)
         if self._close_reason is not None:
-            if self._local_close:
+            # Closing already (either side): let it finish, then make sure the stream is shut.
+            try:
                 await self._wait_finished()
+            finally:
+                await self._close_stream()
             return
         self._set_closed(CloseReason(code, reason), local=True)
         try:
@@ -552,6 +555,22 @@ class WebSocketConnection(MessageConnection):
             await self._close_stream()
             return
 
+    async def _going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """On cancellation: send a close frame if none was exchanged yet, then close the stream.
+
+        Shielded and bounded (1 s), so a cancelled server still tells its clients why.
+        """
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(1):
+                self._set_closed(CloseReason(code, reason), local=True)
+                if self._proto.state is ConnectionState.OPEN and not self._stream_closed:
+                    try:
+                        await self._send_event(CloseConnection(code=code, reason=reason))
+                        self._close_reason = CloseReason(code, reason)
+                    except ConnectionClosed:
+                        pass
+            await self._close_stream()
+
     async def _fail(self, code: int, reason: str | None) -> None:
         """Fail the connection after a protocol error by the peer: close frame, then EOF."""
         logger.info("%s closing with %d after a protocol error: %s", self, code, reason)
@@ -577,14 +596,16 @@ class WebSocketConnection(MessageConnection):
         except ConnectionClosed:
             pass
         except trio.Cancelled:
+            # Cancelled with its nursery: wake any waiter, but leave the stream open so the
+            # handler can still say goodbye (run_handler sends 1001); nothing more will be read.
             self._set_closed(CloseReason(1006, None))
+            self._finished.set()
             raise
         except Exception:
             logger.exception("%s: internal error in the reader task", self)
             self._set_closed(CloseReason(1011, "internal error"))
-        finally:
-            self._set_closed(CloseReason(1006, None))
-            await self._close_stream()
+        self._set_closed(CloseReason(1006, None))
+        await self._close_stream()
 
     async def _handle_events(self) -> bool:
         """Handle all events wsproto has; False when the connection is finished."""

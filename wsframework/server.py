@@ -333,9 +333,8 @@ async def run_handler(
     except trio.Cancelled:
         # The server is going away: say so (1001), shielded and bounded, then go.
         connection = request.connection
-        if connection is not None and connection.closed is None:
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await connection.aclose(1001, "server shutting down")
+        if connection is not None:
+            await connection._going_away()
         raise
     except Exception:
         logger.exception("handler error on %s from %s", request.path, request.remote)
