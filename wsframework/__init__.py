@@ -21,6 +21,7 @@ from .exceptions import (
     HandshakeError,
     InvalidHandshake,
     InvalidMessage,
+    MessageTypeError,
     WebSocketError,
 )
 from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidHandshake",
     "InvalidMessage",
     "JSONResponse",
+    "MessageTypeError",
     "NoMatchFound",
     "QueryParams",
     "Response",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .connection import Endpoint, MessageConnection
-from .exceptions import ConnectionClosed
+from .exceptions import ConnectionClosed, MessageTypeError
 from .http import HTTPRequest, Response, to_response
 from .protocol.close import CloseReason, check_close_code
 from .request import WebSocketRequest
@@ -210,7 +210,7 @@ class ASGIWebSocketConnection(MessageConnection):
         elif isinstance(message, (bytes, bytearray, memoryview)):
             event = {"type": "websocket.send", "bytes": bytes(message)}
         else:
-            raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
+            raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
         await self._send(event)

@@ -17,6 +17,7 @@ How it runs (the hot path is written for as few scheduler passes as possible):
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.utilities import LocalProtocolError
 
-from .exceptions import ConnectionClosed, InvalidMessage
+from .exceptions import ConnectionClosed, InvalidMessage, MessageTypeError
 from .protocol.close import CloseReason, check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
 
@@ -200,7 +201,8 @@ class WebSocketConnection(MessageConnection):
     :exc:`ConnectionClosed`.
     """
 
-    _ids = iter(range(1, 2**62))
+    #: Numbers connections for ``str(connection)`` (``server-0``, ``client-1``, ...).
+    CONNECTION_ID = itertools.count()
 
     def __init__(
         self,
@@ -217,7 +219,7 @@ class WebSocketConnection(MessageConnection):
         disconnect_timeout: float = CONN_TIMEOUT,
         deflate: LimitedDeflate | None = None,
     ) -> None:
-        self._id = next(self._ids)
+        self._id = next(WebSocketConnection.CONNECTION_ID)
         self._stream = stream
         self._proto = proto
         self._is_client = proto.client
@@ -361,14 +363,15 @@ class WebSocketConnection(MessageConnection):
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
-            TypeError: ``message`` is neither text nor bytes.
+            MessageTypeError: ``message`` is neither text nor bytes (a ``TypeError`` and, as in
+                trio-websocket, a ``ValueError``).
         """
         if isinstance(message, str):
             event: TextMessage | BytesMessage = TextMessage(data=message)
         elif isinstance(message, (bytes, bytearray, memoryview)):
             event = BytesMessage(data=bytes(message))
         else:
-            raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
+            raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
         deflate = self._deflate
@@ -686,7 +689,7 @@ class WebSocketConnection(MessageConnection):
         state = self._proto.state
         if state is ConnectionState.REMOTE_CLOSING:
             # The peer started the closing handshake: answer it, then end.
-            self._set_closed(CloseReason(event.code, event.reason))
+            self._set_closed(CloseReason(event.code, event.reason or None))
             try:
                 await self._send_event(event.response())
             except ConnectionClosed:
@@ -697,7 +700,7 @@ class WebSocketConnection(MessageConnection):
             return False
         # wsproto reports a frame it could not parse as a close event in state OPEN (or
         # LOCAL_CLOSING): the peer broke the protocol, so we fail the connection.
-        await self._fail(int(event.code), event.reason)
+        await self._fail(int(event.code), event.reason or None)
         return False
 
 

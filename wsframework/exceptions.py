@@ -10,7 +10,9 @@
           │    ├── DisconnectionTimeout  the closing handshake took too long
           │    └── InvalidHandshake      a peer's handshake was malformed (carries status_code)
           ├── ConnectionClosed           the connection is closed (carries a CloseReason)
-          └── InvalidMessage             a message failed validation (also a ValueError)
+          ├── InvalidMessage             a message failed validation (also a ValueError)
+          └── MessageTypeError           send_message() got neither str nor bytes (also a
+                                         TypeError and a ValueError)
 
 Misuse on our own side raises the stdlib exceptions whose meaning matches: ``ValueError`` for a
 bad argument, ``TypeError`` for a wrong type, ``RuntimeError`` for a call in the wrong state.
@@ -36,6 +38,7 @@ __all__ = [
     "HandshakeError",
     "InvalidHandshake",
     "InvalidMessage",
+    "MessageTypeError",
     "WebSocketError",
 ]
 
@@ -131,3 +134,10 @@ class InvalidMessage(WebSocketError, ValueError):
         super().__init__(text)
         self.errors = errors
         self.message = message
+
+
+class MessageTypeError(WebSocketError, TypeError, ValueError):
+    """``send_message()`` got something other than ``str`` or bytes.
+
+    A ``TypeError`` by meaning, and a ``ValueError`` because trio-websocket raised that.
+    """
