@@ -100,6 +100,7 @@ CLIENT_BENCH = dict(count=20_000, quick=500, warmup=200, server="websockets-asyn
 BASELINE = "raw-trio"
 OURS, THEIRS = "wsframework", "trio-websocket"
 APP = "wsframework-app"
+HC_APP, HC_RAW = "wsframework-hypercorn", "hypercorn-asgi"
 
 
 # --------------------------------------------------------------------------- #
@@ -410,6 +411,10 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
         head.append(f"{OURS} / {THEIRS}")
     if OURS in impls and APP in impls:
         head.append(f"{APP} / {OURS}")
+    if HC_APP in impls and HC_RAW in impls:
+        head.append(f"{HC_APP} / {HC_RAW}")
+    if APP in impls and HC_APP in impls:
+        head.append(f"{APP} / {HC_APP}")
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     spread_rows = ["| scenario | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
     rate_rows = ["| scenario | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
@@ -436,6 +441,10 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
             cells.append(_ratio(per.get(OURS), per.get(THEIRS)))
         if OURS in impls and APP in impls:
             cells.append(_ratio(per.get(APP), per.get(OURS)))
+        if HC_APP in impls and HC_RAW in impls:
+            cells.append(_ratio(per.get(HC_APP), per.get(HC_RAW)))
+        if APP in impls and HC_APP in impls:
+            cells.append(_ratio(per.get(APP), per.get(HC_APP)))
         rows.append("| " + " | ".join(cells) + " |")
         spread_rows.append("| " + " | ".join(spread) + " |")
         rate_rows.append("| " + " | ".join(rates) + " |")

@@ -242,11 +242,52 @@ def run_raw_trio(host: str, port: int, ready: Ready) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def run_hypercorn_asgi(host: str, port: int, ready: Ready) -> None:
+def _serve_hypercorn(app: Any, host: str, port: int, ready: Ready) -> None:
     import trio
     from hypercorn.config import Config
     from hypercorn.trio import serve
 
+    if port == 0:
+        import socket
+
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.websocket_max_message_size = MAX_MESSAGE
+    config.accesslog = None
+    config.errorlog = None
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(serve, app, config))
+            ready(port)
+
+    trio.run(main)
+
+
+def run_wsframework_hypercorn(host: str, port: int, ready: Ready) -> None:
+    """The wsframework App (same echo as ``wsframework-app``) as an ASGI app under Hypercorn."""
+    from wsframework import App, ConnectionClosed
+    from wsframework.asgi import ASGIOptions
+
+    app = App(asgi_options=ASGIOptions(max_message_size=MAX_MESSAGE))
+
+    @app.websocket("/{path:path}")
+    async def echo(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        try:
+            while True:
+                message = await ws.get_message()
+                await ws.send_message(message)
+        except ConnectionClosed:
+            pass
+
+    _serve_hypercorn(app, host, port, ready)
+
+
+def run_hypercorn_asgi(host: str, port: int, ready: Ready) -> None:
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         if scope["type"] == "lifespan":
             while True:
@@ -270,24 +311,7 @@ def run_hypercorn_asgi(host: str, port: int, ready: Ready) -> None:
             else:
                 return
 
-    if port == 0:
-        import socket
-
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.websocket_max_message_size = MAX_MESSAGE
-    config.accesslog = None
-    config.errorlog = None
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(functools.partial(serve, app, config))
-            ready(port)
-
-    trio.run(main)
+    _serve_hypercorn(app, host, port, ready)
 
 
 # --------------------------------------------------------------------------- #
@@ -357,8 +381,15 @@ REGISTRY: dict[str, ServerImpl] = {
         run_hypercorn_asgi,
         "ws",
         _importable("hypercorn.trio"),
-        False,
+        True,
         "Hypercorn trio worker + minimal ASGI echo app",
+    ),
+    "wsframework-hypercorn": ServerImpl(
+        run_wsframework_hypercorn,
+        "ws",
+        _importable("hypercorn.trio"),
+        True,
+        "wsframework App as an ASGI app under Hypercorn's trio worker",
     ),
     "wsframework-app": ServerImpl(
         run_wsframework_app,
