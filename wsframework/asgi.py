@@ -10,8 +10,9 @@ Guards against what Hypercorn 0.18's trio worker does not do for us:
 * an unoffered subprotocol is never accepted (the worker crashes when an app does):
   :meth:`WebSocketRequest.accept` raises ``ValueError`` first;
 * after a disconnect the worker's ``send`` returns at once without a checkpoint, so a send loop
-  would spin: a reader task notices the disconnect, sends then raise ``ConnectionClosed``, and
-  every 16th send that did not have to wait yields so the reader gets to run;
+  would spin: a handler that sends 16 messages without receiving gets a reader task that
+  notices the disconnect (sends then raise ``ConnectionClosed``), and every 16th such send
+  yields so that task gets to run. A handler that receives does so itself, with no task hop;
 * on cancellation (server shutdown) the connection is closed with 1001 in a shielded,
   time-limited scope, instead of the worker's bare TCP close 3 s later;
 * the worker pings but never notices a missing pong: ``receive_timeout`` closes a connection
@@ -93,6 +94,7 @@ class ASGIWebSocketConnection(MessageConnection):
         scope: Scope,
         receive: Receive,
         send: Send,
+        nursery: trio.Nursery,
         *,
         subprotocol: str | None,
         response_headers: Headers,
@@ -112,7 +114,11 @@ class ASGIWebSocketConnection(MessageConnection):
         self._lot = trio.lowlevel.ParkingLot()
         self._close_reason: CloseReason | None = None
         self._close_sent = False
-        self._unyielded = 0
+        self._pending_close: tuple[int, str] | None = None
+        self._nursery = nursery
+        self._reader_started = False
+        self._receiving = False
+        self._sends_since_receive = 0
         self._finished = trio.Event()
 
     # -- facts
@@ -185,6 +191,9 @@ class ASGIWebSocketConnection(MessageConnection):
     async def get_message(self) -> str | bytes:
         """Receive the next message; see :meth:`WebSocketConnection.get_message`.
 
+        Until a reader task is needed (see :meth:`send_message`), the calling task receives
+        from the server itself: no task hop per message.
+
         Raises:
             ConnectionClosed: the connection is closed and no message is pending.
         """
@@ -192,7 +201,20 @@ class ASGIWebSocketConnection(MessageConnection):
         while not self._messages:
             if self._close_reason is not None:
                 raise ConnectionClosed(self._close_reason)
-            await self._lot.park()
+            if self._reader_started or self._receiving:
+                await self._lot.park()
+                continue
+            self._receiving = True
+            try:
+                event = await self._next_event()
+            finally:
+                self._receiving = False
+            self._sends_since_receive = 0
+            if event is not None:
+                message = self._on_event(event)
+                await self._flush_pending_close()
+                if message is not None:
+                    return message
         message = self._messages.popleft()
         if self._lot:
             self._lot.unpark()
@@ -214,11 +236,15 @@ class ASGIWebSocketConnection(MessageConnection):
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
         await self._send(event)
-        # The worker's send may return without a checkpoint (always, after a disconnect): yield
-        # now and then so the reader task can notice the disconnect.
-        self._unyielded += 1
-        if self._unyielded >= _YIELD_EVERY:
-            self._unyielded = 0
+        # The worker's send may return without a checkpoint (always, after a disconnect). A
+        # handler that keeps sending without receiving gets a reader task to notice the
+        # disconnect, and a yield now and then so that task can run.
+        self._sends_since_receive += 1
+        if self._sends_since_receive >= _YIELD_EVERY:
+            self._sends_since_receive = 0
+            if not self._reader_started and not self._receiving:
+                self._reader_started = True
+                self._nursery.start_soon(self._reader_task)
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def ping(self, payload: bytes | None = None) -> None:
@@ -275,47 +301,64 @@ class ASGIWebSocketConnection(MessageConnection):
             except Exception:  # the server already considers the connection gone
                 logger.debug("%s: websocket.close could not be sent", self, exc_info=True)
 
+    async def _next_event(self) -> Message | None:
+        """The next event from the server; ``None`` after closing for ``receive_timeout``."""
+        if self._receive_timeout is None:
+            return await self._receive()
+        received: Message | None = None
+        with trio.move_on_after(self._receive_timeout):
+            received = await self._receive()
+        if received is None:
+            reason = f"no message for {self._receive_timeout:g} s"
+            self._set_closed(CloseReason(1011, reason))
+            await self._send_close(1011, reason)
+        return received
+
+    def _on_event(self, event: Message) -> str | bytes | None:
+        """A message to deliver, or ``None`` (closed, or nothing for the handler)."""
+        kind = event.get("type")
+        if kind == "websocket.receive":
+            text = event.get("text")
+            data: str | bytes = text if text is not None else (event.get("bytes") or b"")
+            if len(data) > self._max_message_size:
+                reason = f"message exceeds {self._max_message_size} bytes"
+                self._set_closed(CloseReason(1009, reason))
+                self._pending_close = (1009, reason)
+                return None
+            if self._close_reason is not None:
+                return None
+            return data
+        if kind == "websocket.disconnect":
+            self._close_sent = True  # nothing can be sent any more
+            self._set_closed(CloseReason(int(event.get("code", 1005)), event.get("reason") or None))
+        return None
+
     async def _reader_task(self) -> None:
         """Move ASGI receive events into the queue until the client disconnects."""
         try:
-            while True:
-                if self._receive_timeout is None:
-                    event = await self._receive()
-                else:
-                    received: Message | None = None
-                    with trio.move_on_after(self._receive_timeout):
-                        received = await self._receive()
-                    if received is None:
-                        reason = f"no message for {self._receive_timeout:g} s"
-                        self._set_closed(CloseReason(1011, reason))
-                        await self._send_close(1011, reason)
-                        return
-                    event = received
-                kind = event.get("type")
-                if kind == "websocket.receive":
-                    text = event.get("text")
-                    data: str | bytes = text if text is not None else (event.get("bytes") or b"")
-                    if len(data) > self._max_message_size:
-                        reason = f"message exceeds {self._max_message_size} bytes"
-                        self._set_closed(CloseReason(1009, reason))
-                        await self._send_close(1009, reason)
-                        return
-                    if self._close_reason is not None:
-                        continue
-                    while len(self._messages) >= self._capacity and self._close_reason is None:
-                        await self._lot.park()
+            while self._close_reason is None:
+                event = await self._next_event()
+                if event is None:
+                    return
+                data = self._on_event(event)
+                if data is None:
+                    continue
+                while len(self._messages) >= self._capacity and self._close_reason is None:
+                    await self._lot.park()
+                if self._close_reason is None:
                     self._messages.append(data)
                     if self._lot:
                         self._lot.unpark()
-                elif kind == "websocket.disconnect":
-                    self._close_sent = True  # nothing can be sent any more
-                    self._set_closed(
-                        CloseReason(int(event.get("code", 1005)), event.get("reason") or None)
-                    )
-                    return
         finally:
+            await self._flush_pending_close()
             self._set_closed(CloseReason(1006, None))
             self._finished.set()
+
+    async def _flush_pending_close(self) -> None:
+        if self._pending_close is not None:
+            code, reason = self._pending_close
+            self._pending_close = None
+            await self._send_close(code, reason)
 
 
 class ASGIHandshake:
@@ -352,6 +395,7 @@ class ASGIHandshake:
             self.scope,
             self.receive,
             self.send,
+            self.nursery,
             subprotocol=subprotocol,
             response_headers=extra_headers,
             message_queue_size=self.options.message_queue_size,
@@ -359,7 +403,6 @@ class ASGIHandshake:
             receive_timeout=self.options.receive_timeout,
         )
         self.connection = connection
-        self.nursery.start_soon(connection._reader_task)
         return connection
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:

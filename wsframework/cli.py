@@ -457,11 +457,55 @@ def _adopt_fd(fd: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _listener(sock: socket.socket, context: ssl.SSLContext | None) -> trio.abc.Listener[Any]:
-    listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-    if context is None:
-        return listener
-    return trio.SSLListener(listener, context, https_compatible=True)
+class DrainableListener(trio.abc.Listener[trio.SocketStream]):
+    """A socket listener that a drain can close while the server's accept loop runs.
+
+    :meth:`stop_accepting` cancels the pending ``accept()`` and closes the socket (in this
+    process: a worker's siblings and the supervisor keep their copies), so that new clients
+    are refused at once instead of waiting in the backlog; ``accept()`` then blocks until the
+    server is cancelled.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.inner = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        self.closed = trio.Event()
+        self._closing = False
+        self._accepting: set[trio.CancelScope] = set()
+
+    async def accept(self) -> trio.SocketStream:
+        while not self._closing:
+            with trio.CancelScope() as scope:
+                self._accepting.add(scope)
+                try:
+                    return await self.inner.accept()
+                finally:
+                    self._accepting.discard(scope)
+                    self._close_if_idle()
+        await trio.sleep_forever()
+
+    def stop_accepting(self) -> None:
+        """Stop accepting; :attr:`closed` is set once the socket is closed."""
+        self._closing = True
+        for scope in self._accepting:
+            scope.cancel()
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        # Only once no task waits on the socket: closing it under a waiter would raise
+        # ClosedResourceError in the server's accept loop.
+        if self._closing and not self._accepting and not self.closed.is_set():
+            self.inner.socket.close()
+            self.closed.set()
+
+    async def aclose(self) -> None:
+        self.stop_accepting()
+        await trio.lowlevel.checkpoint()
+
+    def __repr__(self) -> str:
+        try:
+            return f"<listener on {self.inner.socket.getsockname()!r}>"
+        except OSError:
+            return "<closed listener>"
 
 
 class Interrupted(BaseException):
@@ -506,32 +550,30 @@ def _close_reason(code: int) -> str:
 
 async def serve_app(
     app: App,
-    listener: trio.abc.Listener[Any],
+    sock: socket.socket,
+    context: ssl.SSLContext | None,
     cfg: RunConfig,
     early: EarlySignals,
     announce: Callable[[], None],
 ) -> int:
-    """Serve until SIGINT/SIGTERM, then drain; the process's exit status.
+    """Serve on ``sock`` until SIGINT/SIGTERM, then drain; the process's exit status.
 
-    The drain stops accepting, answers late handshakes with 503, closes open connections with
-    ``cfg.close_code`` after what their handlers already sent, and waits up to
-    ``cfg.graceful_timeout`` seconds for the handlers; then the lifespan shutdown runs. A
-    second signal cuts the drain short (exit status 1).
+    The drain stops accepting (the listening socket is closed), answers handshakes still in
+    progress with 503, closes open connections with ``cfg.close_code`` after what their
+    handlers already sent, and waits up to ``cfg.graceful_timeout`` seconds for the handlers;
+    then the lifespan shutdown runs. A second signal cuts the drain short (exit status 1).
     """
     stop = trio.Event()
     force = trio.CancelScope()
     signals_seen: list[int] = []
+    pid = os.getpid()
 
     def on_signal(signum: int) -> None:
         signals_seen.append(signum)
         if len(signals_seen) == 1:
-            _say(
-                f"received {_signal_name(signum)}: draining connections (close code "
-                f"{cfg.close_code}, up to {cfg.graceful_timeout:g}s) (pid {os.getpid()})"
-            )
             stop.set()
         else:
-            _say(f"received {_signal_name(signum)} again: stopping now (pid {os.getpid()})")
+            _say(f"received {_signal_name(signum)} again: stopping now (pid {pid})")
             force.cancel()
 
     async def watch_signals(signals: AsyncIterator[int]) -> None:
@@ -543,9 +585,13 @@ async def serve_app(
             await trio.sleep(0.5)
             if os.getppid() != parent:
                 break
-        _say(f"the supervisor (pid {parent}) is gone: shutting down (pid {os.getpid()})")
+        _say(f"the supervisor (pid {parent}) is gone: shutting down (pid {pid})")
         stop.set()
 
+    listener = DrainableListener(sock)
+    served: trio.abc.Listener[Any] = listener
+    if context is not None:
+        served = trio.SSLListener(listener, context, https_compatible=True)
     started = False
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         for signum in early.received:
@@ -559,12 +605,21 @@ async def serve_app(
                     async with app.lifespan_context():
                         started = True
                         server = WebSocketServer(
-                            app.handle_websocket, [listener], http_handler=app.handle_http
+                            app.handle_websocket, [served], http_handler=app.handle_http
                         )
                         async with trio.open_nursery() as server_nursery:
                             await server_nursery.start(server.run)
                             announce()
                             await stop.wait()
+                            listener.stop_accepting()
+                            with trio.move_on_after(5):
+                                await listener.closed.wait()
+                            why = _signal_name(signals_seen[0]) if signals_seen else "stop"
+                            _say(
+                                f"received {why}: stopped accepting, draining "
+                                f"{server.connection_count} connection(s) (close code "
+                                f"{cfg.close_code}, up to {cfg.graceful_timeout:g}s) (pid {pid})"
+                            )
                             drained = await server.shutdown(
                                 code=cfg.close_code,
                                 reason=_close_reason(cfg.close_code),
@@ -826,8 +881,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 else:
                     _say(f"serving {cfg.app} on {bound.url} (pid {os.getpid()})")
 
-            listener = _listener(bound.sock, context)
-            status = trio.run(serve_app, app, listener, cfg, early, announce)
+            status = trio.run(serve_app, app, bound.sock, context, cfg, early, announce)
     finally:
         bound.sock.close()
         if bound.unlink is not None:
