@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import stat
+import subprocess
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -134,12 +135,16 @@ def _describe(exc: BaseException) -> str:
             where = (frames[-1].filename, frames[-1].lineno)
     if where is not None:
         filename, line = where
-        try:
-            filename = os.path.relpath(filename)
-        except ValueError:  # pragma: no cover - another drive on Windows
-            pass
-        out += f" ({filename}:{line})"
+        out += f" ({_display_path(filename)}:{line})"
     return out
+
+
+def _display_path(path: str) -> str:
+    """Relative to the current directory when inside it, else as it is."""
+    cwd = os.getcwd()
+    if os.path.isabs(path) and os.path.commonpath([cwd, path]) == cwd:
+        return os.path.relpath(path, cwd)
+    return path
 
 
 # ---------------------------------------------------------------------------- routes
@@ -282,7 +287,7 @@ class RunConfig:
             raise CLIError("--uds and --fd cannot be used together")
         if cfg.workers < 1:
             raise CLIError(f"--workers must be at least 1, got {cfg.workers}")
-        if cfg.graceful_timeout < 0:
+        if not cfg.graceful_timeout >= 0:  # also NaN
             raise CLIError(f"--graceful-timeout must be >= 0, got {cfg.graceful_timeout:g}")
         if cfg.backlog < 1:
             raise CLIError(f"--backlog must be at least 1, got {cfg.backlog}")
@@ -669,6 +674,7 @@ class Supervisor:
         self.stopping = False
         self.workers = [_Worker(i + 1) for i in range(cfg.workers)]
         self._wake = trio.Event()
+        self._spawning = 0
 
     async def run(self) -> int:
         """Supervise until a stop signal and every child has exited; the exit status."""
@@ -702,8 +708,16 @@ class Supervisor:
                 f"(pid {os.getpid()})"
             )
             self._wake.set()
+            self._release_socket()
             nursery.start_soon(self._kill_stragglers, self.cfg.graceful_timeout + 5)
         self._signal_all(signum)
+
+    def _release_socket(self) -> None:
+        # Once stopping, the supervisor's copy of the listening socket only keeps clients
+        # waiting in the backlog: close it, so that the socket closes with the last worker's
+        # copy and new clients are refused. Not while a child is being spawned with it.
+        if self.stopping and self._spawning == 0:
+            self.sock.close()
 
     def _signal_all(self, signum: int) -> None:
         for worker in self.workers:
@@ -728,10 +742,17 @@ class Supervisor:
         quick_deaths = 0
         while not self.stopping:
             started = trio.current_time()
-            process = await trio.lowlevel.open_process(argv, pass_fds=(fd,), start_new_session=True)
+            self._spawning += 1
+            try:
+                process = await trio.lowlevel.open_process(
+                    argv, stdin=subprocess.DEVNULL, pass_fds=(fd,), start_new_session=True
+                )
+            finally:
+                self._spawning -= 1
             worker.process = process
             if self.stopping:
                 process.send_signal(signal.SIGTERM)
+                self._release_socket()
             code = await process.wait()
             if self.stopping:
                 if code != 0:
@@ -748,7 +769,7 @@ class Supervisor:
                 )
                 await self._wake.wait()
                 continue
-            quick_deaths = quick_deaths + 1 if trio.current_time() - started < 2 else 0
+            quick_deaths = quick_deaths + 1 if trio.current_time() - started < 1 else 0
             delay = min(0.5 * 2 ** (quick_deaths - 1), 10.0) if quick_deaths else 0.0
             later = f" in {delay:g}s" if delay else ""
             _say(
@@ -777,7 +798,7 @@ class Supervisor:
 
 
 def _list_files(paths: set[str]) -> str:
-    names = sorted(os.path.relpath(p) for p in paths)
+    names = sorted(_display_path(p) for p in paths)
     more = f" and {len(names) - 3} more" if len(names) > 3 else ""
     return ", ".join(names[:3]) + more
 
@@ -861,8 +882,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _add_app_dir(cfg.app_dir)
     app = load_app(cfg.app, factory=cfg.factory)
     if cfg.root_path is not None:
-        # Consulted by App.handle_websocket/handle_http when matching routes.
-        setattr(app, "root_path", cfg.root_path)  # noqa: B010 - until App declares it
+        app.root_path = cfg.root_path  # stripped from request paths before routing
     context = ssl_context(cfg.ssl_certfile, cfg.ssl_keyfile)
     bound = open_socket(cfg, tls=context is not None)
     early.raising = False

@@ -4,9 +4,9 @@ How it runs (the hot path is written for as few scheduler passes as possible):
 
 * one reader task per connection reads up to ``receive_buffer_size`` bytes at a time, hands them
   to wsproto and handles every event of that read in one pass: complete messages go into a
-  bounded deque, pings are answered, pongs wake :meth:`ping`, close frames are answered;
+  bounded list, pings are answered, pongs wake :meth:`ping`, close frames are answered;
 * a task waiting in :meth:`get_message` is parked on a ``ParkingLot`` and woken directly by the
-  reader (no memory channel, no lock); when the deque holds ``message_queue_size`` messages and
+  reader (no memory channel, no lock); when the queue holds ``message_queue_size`` messages and
   the reader has one more, the reader parks, so it stops reading the socket until the handler
   catches up (at most one read, ``receive_buffer_size`` bytes, sits in wsproto meanwhile);
 * writes are serialised by a flag, not a ``trio.Lock``: an uncontended send takes no extra
@@ -24,7 +24,6 @@ import os
 import random
 import struct
 from abc import abstractmethod
-from collections import deque
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -234,20 +233,21 @@ class WebSocketConnection(MessageConnection):
         self._deflate = deflate
         self._close_reason: CloseReason | None = None
         self._local_close = False
-        self._messages: deque[str | bytes] = deque()
+        self._messages: list[str | bytes] = []  # a list: an empty deque costs 760 B
         self._parts: list[Any] = []
         self._part_size = 0
         # Getters park here while the queue is empty, the reader while it is full: never both.
         self._lot = trio.lowlevel.ParkingLot()
         self._send_busy = False
-        self._send_waiters = trio.lowlevel.ParkingLot()
+        self._send_waiters: trio.lowlevel.ParkingLot | None = None  # made when contended
         self._unyielded = 0
         self._fd = -1
         if isinstance(stream, trio.SocketStream):
             self._fd = stream.socket.fileno()
         self._pings: dict[bytes, tuple[trio.Event, float]] = {}  # in sending order
         self._latency: float | None = None
-        self._finished = trio.Event()
+        self._finished: trio.Event | None = None  # made when someone waits
+        self._done = False
         self._stream_closed = False
 
     # ------------------------------------------------------------------ properties
@@ -343,7 +343,7 @@ class WebSocketConnection(MessageConnection):
             if self._close_reason is not None:
                 raise ConnectionClosed(self._close_reason)
             await self._lot.park()
-        message = self._messages.popleft()
+        message = self._messages.pop(0)
         if self._lot:
             self._lot.unpark()
         return message
@@ -464,8 +464,18 @@ class WebSocketConnection(MessageConnection):
     # ------------------------------------------------------------------ internals
 
     async def _wait_finished(self) -> None:
+        if self._done:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._finished is None:
+            self._finished = trio.Event()
         with trio.move_on_after(self._disconnect_timeout):
             await self._finished.wait()
+
+    def _mark_finished(self) -> None:
+        self._done = True
+        if self._finished is not None:
+            self._finished.set()
 
     def _set_closed(self, reason: CloseReason, *, local: bool = False) -> None:
         if self._close_reason is not None:
@@ -482,7 +492,7 @@ class WebSocketConnection(MessageConnection):
         if self._stream_closed:
             return
         self._stream_closed = True
-        self._finished.set()
+        self._mark_finished()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             try:
                 await self._stream.aclose()
@@ -492,6 +502,8 @@ class WebSocketConnection(MessageConnection):
     async def _send_event(self, event: Any, *, skip_compression: bool = False) -> None:
         # Serialise writers with a flag; park only when another task is mid-write.
         while self._send_busy:
+            if self._send_waiters is None:
+                self._send_waiters = trio.lowlevel.ParkingLot()
             await self._send_waiters.park()
         self._send_busy = True
         try:
@@ -602,7 +614,7 @@ class WebSocketConnection(MessageConnection):
             # Cancelled with its nursery: wake any waiter, but leave the stream open so the
             # handler can still say goodbye (run_handler sends 1001); nothing more will be read.
             self._set_closed(CloseReason(1006, None))
-            self._finished.set()
+            self._mark_finished()
             raise
         except Exception:
             logger.exception("%s: internal error in the reader task", self)

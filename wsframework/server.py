@@ -298,6 +298,7 @@ async def _serve_stream(
             )
             await trio.aclose_forcefully(stream)
             return
+        del handshake  # the h11 parser is not needed once the request is read
         if tracker is not None and tracker.draining:
             await send_http_response(
                 stream,
