@@ -40,6 +40,7 @@ import resource
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 # Benchmark the checkout's wsframework even when it is not pip-installed.
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -57,7 +57,9 @@ class CLIError(Exception):
 
 def _say(message: str) -> None:
     """A status line on stderr (startup, shutdown, workers): always shown."""
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    # One write: lines from several workers sharing the stream must not interleave.
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
 
 
 # ---------------------------------------------------------------------------- loading the app
@@ -566,7 +568,8 @@ async def serve_app(
     The drain stops accepting (the listening socket is closed), answers handshakes still in
     progress with 503, closes open connections with ``cfg.close_code`` after what their
     handlers already sent, and waits up to ``cfg.graceful_timeout`` seconds for the handlers;
-    then the lifespan shutdown runs. A second signal cuts the drain short (exit status 1).
+    then the lifespan shutdown runs. A second signal cuts the drain short (handlers are
+    cancelled, the lifespan shutdown still runs). Exit status 0 either way.
     """
     stop = trio.Event()
     force = trio.CancelScope()
@@ -644,7 +647,7 @@ async def serve_app(
                 return EXIT_STARTUP_FAILED
             finally:
                 nursery.cancel_scope.cancel()
-    return 1 if force.cancelled_caught else 0
+    return 0
 
 
 # ---------------------------------------------------------------------------- run: supervisor
@@ -994,7 +997,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except CLIError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+        _say(f"error: {exc}")
         return EXIT_ERROR
     except Interrupted as exc:
         _say(f"received {_signal_name(exc.args[0])} while starting: stopped (pid {os.getpid()})")

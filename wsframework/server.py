@@ -490,6 +490,9 @@ class WebSocketServer:
         check_close_code(code)
         self._tracker.draining = True
         self._listen_scope.cancel()
+        for listener in self._listeners:  # refuse new clients now, not after the drain
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(listener)
         logger.info("draining %d connection(s) with close code %d", self._tracker.active, code)
         with trio.move_on_after(timeout) as scope:
             async with trio.open_nursery() as nursery:
@@ -499,9 +502,7 @@ class WebSocketServer:
         return not scope.cancelled_caught
 
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        await serve_stream(
-            self._handler, stream, self.options, self._http_handler, self._tracker
-        )
+        await serve_stream(self._handler, stream, self.options, self._http_handler, self._tracker)
 
 
 async def serve_websocket(
