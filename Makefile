@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m apps.echo.app
+	$(PY) -m wsframework run apps.echo.app:app --port 8000
 
 test: $(STAMP)
 	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85
