@@ -1,15 +1,15 @@
 """Client driver for the Autobahn testsuite's fuzzingserver mode.
 
     python conformance/client.py --impl wsframework|trio_websocket \
-        [--url ws://127.0.0.1:9002] [--agent NAME] [--case-timeout 60]
+        [--url ws://127.0.0.1:9002] [--agent NAME] [--case-timeout 120]
 
 Asks the fuzzingserver for its case count, runs every case (``/runCase?case=N&agent=AGENT``)
 echoing each message back until the server closes, waits for the fuzzingserver to have recorded
 that case (``/getCaseStatus``: it answers once the case's TCP connection is gone, so a lingering
 connection cannot spill into the next case or be missing from the reports), then asks for the
 reports (``/updateReports?agent=AGENT``). Each case is bounded by ``--case-timeout`` seconds so
-that one hung case cannot hang the run. Exit status is 0 unless the fuzzingserver could not be reached or
-the reports could not be written; case verdicts are read from the reports by run.py.
+that one hung case cannot hang the run. Exit status is 0 unless the fuzzingserver could not be
+reached or the reports could not be written; case verdicts are read from the reports by run.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ import trio
 MAX_MESSAGE_SIZE = 24 * 1024 * 1024  # Autobahn 9.x sends 16 MiB messages; 1.5x margin
 RECEIVE_BUFFER_SIZE = 64 * 1024
 OK_BEHAVIORS = {"OK", "NON-STRICT", "INFORMATIONAL"}
+
+
+def only_interrupts(exc: BaseException) -> bool:
+    """True for a KeyboardInterrupt, possibly wrapped in (nested) exception groups by trio."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+    return bool(inner) and all(only_interrupts(e) for e in inner)
 
 
 def supported_kwargs(func: Any, **kwargs: Any) -> dict[str, Any]:
@@ -118,8 +126,10 @@ async def main(args: argparse.Namespace) -> int:
         took = time.monotonic() - t0
         if outcome != "ok" or behavior not in OK_BEHAVIORS or args.verbose:
             case_id = await driver.case_id(case)
-            print(f"case {case}/{count} ({case_id}): {behavior}; client {outcome} ({took:.2f}s)",
-                  flush=True)
+            print(
+                f"case {case}/{count} ({case_id}): {behavior}; client {outcome} ({took:.2f}s)",
+                flush=True,
+            )
         elif case % 50 == 0:
             print(f"... {case}/{count} cases ({time.monotonic() - started:.0f}s)", flush=True)
     with trio.fail_after(60):
@@ -133,7 +143,12 @@ if __name__ == "__main__":
     parser.add_argument("--impl", default="wsframework", choices=["wsframework", "trio_websocket"])
     parser.add_argument("--url", default="ws://127.0.0.1:9002")
     parser.add_argument("--agent", default=None, help="agent name in the reports (default: --impl)")
-    parser.add_argument("--case-timeout", type=float, default=60.0)
+    parser.add_argument("--case-timeout", type=float, default=120.0)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
-    sys.exit(trio.run(main, args))
+    try:
+        sys.exit(trio.run(main, args))
+    except BaseException as exc:
+        if only_interrupts(exc):
+            sys.exit(130)
+        raise

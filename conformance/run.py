@@ -65,11 +65,10 @@ _started_lock = threading.Lock()
 
 
 def start(cmd: list[str], logfile: Path) -> subprocess.Popen[bytes]:
-    out = open(logfile, "wb")
-    proc = subprocess.Popen(
-        cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
-    )
-    out.close()
+    with open(logfile, "wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
+        )
     with _started_lock:
         _started.append(proc)
     log(f"started pid {proc.pid}: {' '.join(cmd)} (log: {logfile.relative_to(ROOT)})")
@@ -173,15 +172,21 @@ class Summary:
 
     def failed(self) -> list[str]:
         return sorted(
-            (c for c, r in self.results.items()
-             if r.get("behavior") == "FAILED" or r.get("behaviorClose") == "FAILED"),
+            (
+                c
+                for c, r in self.results.items()
+                if r.get("behavior") == "FAILED" or r.get("behaviorClose") == "FAILED"
+            ),
             key=case_key,
         )
 
     def unimplemented(self) -> list[str]:
         return sorted(
-            (c for c, r in self.results.items()
-             if r.get("behavior") == "UNIMPLEMENTED" and c not in self.failed()),
+            (
+                c
+                for c, r in self.results.items()
+                if r.get("behavior") == "UNIMPLEMENTED" and c not in self.failed()
+            ),
             key=case_key,
         )
 
@@ -208,7 +213,7 @@ def read_index(outdir: Path, agent: str) -> dict[str, dict[str, object]]:
     index = outdir / "index.json"
     if not index.exists():
         return {}
-    data = json.loads(index.read_text())
+    data: dict[str, dict[str, dict[str, object]]] = json.loads(index.read_text())
     return data.get(agent, {})
 
 
@@ -296,13 +301,20 @@ def run_client_side(cfg: Config) -> Summary:
 
     t0 = time.monotonic()
     wstest_log = REPORTS / "wstest-fuzzingserver.log"
-    with running([*WSTEST, "-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"],
-                 wstest_log) as wstest:
+    with running(
+        [*WSTEST, "-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"], wstest_log
+    ) as wstest:
         wait_for_port(cfg.fuzz_port, wstest)
         client_log = REPORTS / "client.log"
         client_cmd = [
-            PY3, str(HERE / "client.py"), "--impl", cfg.impl,
-            "--url", f"ws://{HOST}:{cfg.fuzz_port}", "--case-timeout", str(cfg.case_timeout),
+            PY3,
+            str(HERE / "client.py"),
+            "--impl",
+            cfg.impl,
+            "--url",
+            f"ws://{HOST}:{cfg.fuzz_port}",
+            "--case-timeout",
+            str(cfg.case_timeout),
         ]
         with running(client_cmd, client_log) as client:
             try:
@@ -325,8 +337,11 @@ def report(summary: Summary, details: bool) -> None:
     print(f"{summary.side}: took {summary.seconds:.1f}s", flush=True)
     if summary.error:
         print(f"{summary.side}: HARNESS ERROR: {summary.error}", flush=True)
-    for label, ids in (("FAILED", summary.failed()), ("UNIMPLEMENTED", summary.unimplemented()),
-                       ("MISSING", summary.missing())):
+    for label, ids in (
+        ("FAILED", summary.failed()),
+        ("UNIMPLEMENTED", summary.unimplemented()),
+        ("MISSING", summary.missing()),
+    ):
         if not ids:
             continue
         print(f"{summary.side} {label}: {' '.join(ids)}", flush=True)
@@ -338,9 +353,12 @@ def report(summary: Summary, details: bool) -> None:
             for family, members in groups.items():
                 r = summary.results[members[0]]
                 desc = case_detail(outdir, r)
-                print(f"  {family}: {len(members)} case(s) [{' '.join(members)}]; e.g. "
-                      f"{members[0]} behavior={r.get('behavior')} "
-                      f"close={r.get('behaviorClose')}: {desc[:300]}", flush=True)
+                print(
+                    f"  {family}: {len(members)} case(s) [{' '.join(members)}]; e.g. "
+                    f"{members[0]} behavior={r.get('behavior')} "
+                    f"close={r.get('behaviorClose')}: {desc[:300]}",
+                    flush=True,
+                )
 
 
 # ---------------------------------------------------------------- main
@@ -353,19 +371,28 @@ def split_list(value: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--impl", default=env("IMPL", "wsframework"),
-                   choices=["wsframework", "trio_websocket"])
+    p.add_argument(
+        "--impl", default=env("IMPL", "wsframework"), choices=["wsframework", "trio_websocket"]
+    )
     p.add_argument("--cases", default=env("CASES", "*"), help="comma list, wildcards ok")
     p.add_argument("--exclude", default=env("EXCLUDE_CASES", ""), help="comma list")
     p.add_argument("--side", default=env("SIDE", "both"), choices=["both", "server", "client"])
-    p.add_argument("--parallel", action="store_true", default=env("PARALLEL", "") == "1",
-                   help="run both sides at once (faster; per-side timings less clean)")
+    p.add_argument(
+        "--parallel",
+        action="store_true",
+        default=env("PARALLEL", "") == "1",
+        help="run both sides at once (faster; per-side timings less clean)",
+    )
     p.add_argument("--server-port", type=int, default=int(env("SERVER_PORT", "9001")))
     p.add_argument("--fuzz-port", type=int, default=int(env("FUZZ_PORT", "9002")))
-    p.add_argument("--case-timeout", type=float, default=float(env("CASE_TIMEOUT", "60")))
+    p.add_argument("--case-timeout", type=float, default=float(env("CASE_TIMEOUT", "120")))
     p.add_argument("--side-timeout", type=float, default=float(env("SIDE_TIMEOUT", "3600")))
-    p.add_argument("--details", action="store_true", default=env("DETAILS", "") == "1",
-                   help="print each failing case's result text")
+    p.add_argument(
+        "--details",
+        action="store_true",
+        default=env("DETAILS", "") == "1",
+        help="print each failing case's result text",
+    )
     return p.parse_args(argv)
 
 
@@ -378,9 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         log("--parallel needs different SERVER_PORT and FUZZ_PORT")
         return 2
     cfg = Config(
-        impl=args.impl, cases=split_list(args.cases), exclude=split_list(args.exclude),
-        server_port=args.server_port, fuzz_port=args.fuzz_port,
-        case_timeout=args.case_timeout, side_timeout=args.side_timeout, details=args.details,
+        impl=args.impl,
+        cases=split_list(args.cases),
+        exclude=split_list(args.exclude),
+        server_port=args.server_port,
+        fuzz_port=args.fuzz_port,
+        case_timeout=args.case_timeout,
+        side_timeout=args.side_timeout,
+        details=args.details,
     )
     REPORTS.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _on_signal)
@@ -397,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
         except (HarnessError, subprocess.CalledProcessError, OSError) as exc:
             errors.append(f"{name}: {exc}")
 
-    log(f"impl={cfg.impl} cases={cfg.cases} exclude={cfg.exclude} sides={wanted}"
-        f"{' (parallel)' if args.parallel else ''}")
+    log(
+        f"impl={cfg.impl} cases={cfg.cases} exclude={cfg.exclude} sides={wanted}"
+        f"{' (parallel)' if args.parallel else ''}"
+    )
     try:
         if args.parallel:
             threads = [threading.Thread(target=run_one, args=(n,)) for n in wanted]

@@ -27,6 +27,14 @@ def load_impl(name: str) -> Any:
     return importlib.import_module(name)
 
 
+def only_interrupts(exc: BaseException) -> bool:
+    """True for a KeyboardInterrupt, possibly wrapped in (nested) exception groups by trio."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+    return bool(inner) and all(only_interrupts(e) for e in inner)
+
+
 def supported_kwargs(func: Any, **kwargs: Any) -> dict[str, Any]:
     """Keep only the keyword arguments ``func`` accepts (an implementation may lack a knob)."""
     try:
@@ -79,5 +87,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     try:
         trio.run(main, args.impl, args.host, args.port)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except BaseException as exc:
+        if only_interrupts(exc):
+            sys.exit(130)
+        raise

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Run Autobahn's ``wstest`` with its listening sockets bound to 127.0.0.1 only.
 
 wstest's fuzzingserver mode calls ``listenWS(factory, ...)`` with the default interface ''
@@ -12,6 +11,7 @@ It also has one extra mode used by run.py to know which case ids a spec selects:
 
     .venv27/bin/python conformance/wstest_loopback.py --list-cases spec.json
 """
+
 import sys
 
 from autobahntestsuite import fuzzing
@@ -27,15 +27,17 @@ def _listen_ws_loopback(factory, contextFactory=None, backlog=50, interface="127
 fuzzing.listenWS = _listen_ws_loopback
 
 
-
 def list_cases(spec_path):
     import json
 
     with open(spec_path) as f:
         spec = json.load(f)
     case_set = fuzzing.CaseSet(
-        fuzzing.CaseSetname, fuzzing.CaseBasename, fuzzing.Cases,
-        fuzzing.CaseCategories, fuzzing.CaseSubCategories,
+        fuzzing.CaseSetname,
+        fuzzing.CaseBasename,
+        fuzzing.Cases,
+        fuzzing.CaseCategories,
+        fuzzing.CaseSubCategories,
     )
     for case_id in case_set.parseSpecCases(spec):
         print(case_id)

@@ -95,24 +95,27 @@ class Endpoint:
 
 def stream_endpoint(stream: trio.abc.Stream, *, local: bool) -> Endpoint | str:
     """The local or remote :class:`Endpoint` of a stream, or ``repr(stream)`` when it has none."""
-    sock: Any = None
-    is_ssl = False
     if isinstance(stream, trio.SocketStream):
-        sock = stream.socket
-    elif isinstance(stream, trio.SSLStream) and isinstance(
+        return socket_endpoint(stream.socket, False, repr(stream), local=local)
+    if isinstance(stream, trio.SSLStream) and isinstance(
         stream.transport_stream, trio.SocketStream
     ):
-        sock = stream.transport_stream.socket
-        is_ssl = True
-    if sock is None:
-        return repr(stream)
+        return socket_endpoint(stream.transport_stream.socket, True, repr(stream), local=local)
+    return repr(stream)
+
+
+def socket_endpoint(
+    sock: Any, is_ssl: bool, fallback: str, *, local: bool = True
+) -> Endpoint | str:
+    """An :class:`Endpoint` for an IP socket's local or peer address, else ``fallback``
+    (Unix sockets, closed sockets)."""
     try:
         name = sock.getsockname() if local else sock.getpeername()
     except OSError:
-        return repr(stream)
+        return fallback
     if isinstance(name, tuple) and len(name) >= 2:
         return Endpoint(name[0], name[1], is_ssl)
-    return str(name) or repr(stream)
+    return fallback
 
 
 class MessageConnection(trio.abc.AsyncResource):

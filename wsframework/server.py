@@ -18,6 +18,7 @@ from .connection import (
     ConnectionOptions,
     Endpoint,
     WebSocketConnection,
+    socket_endpoint,
     stream_endpoint,
 )
 from .exceptions import ConnectionClosed, InvalidHandshake
@@ -419,21 +420,13 @@ class WebSocketServer:
         """Each listener as an :class:`Endpoint` (TCP) or its ``repr`` (anything else)."""
         out: list[Endpoint | str] = []
         for listener in self._listeners:
-            sock: Any = None
-            is_ssl = False
             if isinstance(listener, trio.SocketListener):
-                sock = listener.socket
+                out.append(socket_endpoint(listener.socket, False, repr(listener)))
             elif isinstance(listener, trio.SSLListener) and isinstance(
                 listener.transport_listener, trio.SocketListener
             ):
                 sock = listener.transport_listener.socket
-                is_ssl = True
-            try:
-                name = sock.getsockname() if sock is not None else None
-            except OSError:  # closed (e.g. after shutdown())
-                name = None
-            if isinstance(name, tuple):
-                out.append(Endpoint(name[0], name[1], is_ssl))
+                out.append(socket_endpoint(sock, True, repr(listener)))
             else:
                 out.append(repr(listener))
         return out
