@@ -75,8 +75,17 @@ fi
 log "using Python 2.7 at $PY27_BIN"
 
 # ---- helper venv with virtualenv==20.21.1 ---------------------------------------------------
-PY3="${PY3:-python3}"
-command -v "$PY3" >/dev/null 2>&1 || die "python3 not found (needed for the virtualenv helper venv)"
+# Any Python 3 with a working venv + ensurepip will do; the project venv's interpreter first.
+PY3_FOUND=""
+for cand in "${PY3:-}" "$ROOT/.venv/bin/python" python3; do
+    [ -n "$cand" ] || continue
+    if command -v "$cand" >/dev/null 2>&1 \
+        && "$cand" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 7))' >/dev/null 2>&1; then
+        PY3_FOUND="$cand"; break
+    fi
+done
+[ -n "$PY3_FOUND" ] || die "no Python 3 with the venv/ensurepip modules found (set PY3=/path/to/python3)"
+PY3="$PY3_FOUND"
 if ! "$HELPER/bin/python" -c 'import virtualenv, sys; sys.exit(0 if virtualenv.__version__ == "20.21.1" else 1)' >/dev/null 2>&1; then
     log "creating helper venv $HELPER with virtualenv==20.21.1"
     rm -rf "$HELPER"
