@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -31,6 +30,8 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import connect, unix_connect
 
 from wsframework.cli import main, watch_changes
+
+from ..certs import make_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
@@ -398,8 +399,7 @@ def test_inherited_fd(run: Callable[..., Server]) -> None:
 
 def test_console_script(env: dict[str, str]) -> None:
     script = Path(sys.executable).with_name("wsframework")
-    if not script.exists():
-        pytest.skip("the wsframework console script is not installed")
+    assert script.exists(), "pip install -e . installs the wsframework console script"
     result = subprocess.run(
         [str(script), "routes", "apps.echo.app:app", "--json"],
         cwd=ROOT,
@@ -410,58 +410,6 @@ def test_console_script(env: dict[str, str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [r["path"] for r in json.loads(result.stdout)] == ["/", "/health"]
-
-
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is not None:
-        subprocess.run(
-            [
-                *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
-                *("-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2"),
-                *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        return cert, key
-    x509 = pytest.importorskip("cryptography.x509", reason="neither openssl nor cryptography")
-    import datetime
-    import ipaddress
-
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(private, hashes.SHA256())
-    )
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, key
 
 
 def test_tls(run: Callable[..., Server], tmp_path: Path) -> None:
@@ -782,7 +730,9 @@ def test_reload_restarts_on_change(run: Callable[..., Server], tmp_path: Path) -
 @pytest.mark.parametrize("use_watchfiles", [True, False], ids=["watchfiles", "polling"])
 async def test_watch_changes_reports_python_files(tmp_path: Path, use_watchfiles: bool) -> None:
     if use_watchfiles:
-        pytest.importorskip("watchfiles")
+        import watchfiles  # a dev dependency: it must be importable here
+
+        assert watchfiles.__version__
     target = tmp_path / "pkg" / "mod.py"
     target.parent.mkdir()
     target.write_text("x = 1\n")
@@ -792,11 +742,14 @@ async def test_watch_changes_reports_python_files(tmp_path: Path, use_watchfiles
     changes = watch_changes([str(tmp_path)], interval=0.05, use_watchfiles=use_watchfiles)
 
     async def modify() -> None:
-        await trio.sleep(0.5)
-        for path in ignored:
-            path.write_text("y = 1\n")
-        (tmp_path / "notes.txt").write_text("not python\n")
-        target.write_text("x = 2222\n")
+        # The watcher's start is not observable from here, so keep changing the files (a
+        # polling interval, bounded by fail_after below) until the change is reported.
+        for n in range(1000):
+            for path in ignored:
+                path.write_text(f"y = {n}\n")
+            (tmp_path / "notes.txt").write_text(f"not python {n}\n")
+            target.write_text(f"x = {n}\n")
+            await trio.sleep(0.1)
 
     async with aclosing(changes), trio.open_nursery() as nursery:
         nursery.start_soon(modify)
@@ -806,6 +759,7 @@ async def test_watch_changes_reports_python_files(tmp_path: Path, use_watchfiles
                 seen |= changed
                 if str(target) in seen:
                     break
+        nursery.cancel_scope.cancel()
     assert seen == {str(target)}
 
 

@@ -6,7 +6,6 @@ import logging
 import os
 import socket
 import ssl
-import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
@@ -31,6 +30,7 @@ from wsframework import (
     wrap_client_stream,
 )
 
+from ..certs import make_certificate
 from ..conftest import echo_handler
 from ..peers import OP_BINARY, OP_TEXT, RawPeer, header
 
@@ -142,29 +142,7 @@ async def test_connection_refused_is_handshake_error() -> None:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        import trustme  # type: ignore[import-not-found]
-    except ImportError:
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", str(key), "-out", str(cert), "-days", "2",
-                "-subj", "/CN=localhost",
-                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-    else:  # pragma: no cover - trustme is not a dependency
-        ca = trustme.CA()
-        leaf = ca.issue_cert("127.0.0.1", "localhost")
-        leaf.private_key_pem.write_to_path(str(key))
-        leaf.cert_chain_pems[0].write_to_path(str(cert))
-        ca.cert_pem.write_to_path(str(cert), append=True)
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
