@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import trio
-
 from wsframework import App, WebSocketRequest
 
 app = App()
@@ -27,14 +25,9 @@ async def health(request: object) -> dict[str, str]:
     return {"status": "ok"}
 
 
-def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
-    print(f"reverse-echo on ws://127.0.0.1:{port}/ (Ctrl+C to stop)", flush=True)
-    try:
-        trio.run(app.serve, "127.0.0.1", port)
-    except KeyboardInterrupt:
-        pass
-
-
 if __name__ == "__main__":
-    main()
+    # The same as: wsframework run apps.echo.app:app --port PORT (graceful drain on Ctrl+C).
+    from wsframework.cli import main
+
+    port = sys.argv[1] if len(sys.argv) > 1 else "8000"
+    sys.exit(main(["run", "apps.echo.app:app", "--port", port]))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Literal
 
-import trio
 from pydantic import BaseModel, Field
 
 from wsframework import App, WebSocketRequest
@@ -55,9 +54,8 @@ async def rpc(request: WebSocketRequest) -> None:
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8001
-    print(f"typed RPC on ws://127.0.0.1:{port}/rpc", flush=True)
-    try:
-        trio.run(app.serve, "127.0.0.1", port)
-    except KeyboardInterrupt:
-        pass
+    # The same as: wsframework run apps.rpc.app:app --port PORT (graceful drain on Ctrl+C).
+    from wsframework.cli import main
+
+    port = sys.argv[1] if len(sys.argv) > 1 else "8001"
+    sys.exit(main(["run", "apps.rpc.app:app", "--port", port]))
