@@ -15,6 +15,7 @@ from wsproto.frame_protocol import FrameProtocol, Opcode, RsvBits
 from wsframework import CloseReason, DeflateOptions, HandshakeError, InvalidHandshake
 from wsframework.protocol.close import check_close_code
 from wsframework.protocol.deflate import DEFAULT_DEFLATE, LimitedDeflate
+from wsframework.protocol.frames import encode_data_frame
 from wsframework.protocol.handshake import (
     ServerHandshake,
     accept_key,
@@ -478,24 +479,20 @@ def test_corrupt_deflate_is_1007() -> None:
     assert isinstance(events[0], CloseConnection) and events[0].code == 1007
 
 
-def test_skip_next_sends_rsv1_clear() -> None:
-    ext = DeflateOptions().extension(2**20)
-    ext.accept("permessage-deflate")
-    conn = Connection(ConnectionType.SERVER, extensions=[ext])
-    ext.skip_next = True
-    plain = conn.send(TextMessage(data="x" * 200))
-    ext.skip_next = False
-    packed = conn.send(TextMessage(data="x" * 200))
-    buf = bytearray(plain + packed)
-    first, second = parse_frame(buf), parse_frame(buf)
-    assert first is not None and second is not None
-    assert not first.rsv1 and first.payload == b"x" * 200
-    assert second.rsv1 and len(second.payload) < 50
-    assert zlib.decompressobj(-15).decompress(second.payload + b"\x00\x00\xff\xff") == b"x" * 200
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+@pytest.mark.parametrize("text", [True, False])
+def test_encoded_data_frames_parse_on_the_other_side(size: int, text: bool) -> None:
+    payload = b"x" * size
+    for mask, receiver in ((False, ConnectionType.CLIENT), (True, ConnectionType.SERVER)):
+        header, body = encode_data_frame(payload, text, mask)
+        assert (header[0], bool(header[1] & 0x80)) == (0x81 if text else 0x82, mask)
+        events = _events(Connection(receiver), header + body)
+        assert len(events) == 1
+        assert events[0].data == (payload.decode() if text else payload)  # type: ignore[attr-defined]
 
 
-def test_skipped_message_keeps_compressor_context_valid() -> None:
-    """An uncompressed message in between must not corrupt the peer's inflater context."""
+def test_uncompressed_frame_keeps_compressor_context_valid() -> None:
+    """An uncompressed message between compressed ones leaves the peer's inflater in step."""
     server_ext = DeflateOptions().extension(2**20)
     server_ext.accept("permessage-deflate")
     server = Connection(ConnectionType.SERVER, extensions=[server_ext])
@@ -503,10 +500,12 @@ def test_skipped_message_keeps_compressor_context_valid() -> None:
     client_ext.finalize("permessage-deflate")
     client = Connection(ConnectionType.CLIENT, extensions=[client_ext])
     out = server.send(TextMessage(data="abc" * 50))
-    server_ext.skip_next = True
-    out += server.send(TextMessage(data="plain"))
-    server_ext.skip_next = False
+    header, body = encode_data_frame(b"plain", True, False)
+    out += header + body
     out += server.send(TextMessage(data="abc" * 50))
+    buf = bytearray(out)
+    frames = [parse_frame(buf) for _ in range(3)]
+    assert [f.rsv1 for f in frames if f is not None] == [True, False, True]
     events = _events(client, out)
     assert [e.data for e in events] == ["abc" * 50, "plain", "abc" * 50]  # type: ignore[attr-defined]
 

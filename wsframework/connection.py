@@ -36,6 +36,7 @@ from wsproto.utilities import LocalProtocolError
 from .exceptions import ConnectionClosed, InvalidMessage, MessageTypeError
 from .protocol.close import CloseReason, check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
+from .protocol.frames import encode_data_frame
 
 if TYPE_CHECKING:
     import ssl  # noqa: F401
@@ -370,18 +371,21 @@ class WebSocketConnection(MessageConnection):
                 trio-websocket, a ``ValueError``).
         """
         if isinstance(message, str):
-            event: TextMessage | BytesMessage = TextMessage(data=message)
+            payload = message.encode("utf-8")
+            text = True
         elif isinstance(message, (bytes, bytearray, memoryview)):
-            event = BytesMessage(data=bytes(message))
+            payload = bytes(message)
+            text = False
         else:
             raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
-        deflate = self._deflate
-        if deflate is not None and not compress:
-            await self._send_event(event, skip_compression=True)
+        if self._deflate is None or not compress:
+            await self._send_data_frame(payload, text)
+        elif text:
+            await self._send_event(TextMessage(data=message))  # type: ignore[arg-type]
         else:
-            await self._send_event(event)
+            await self._send_event(BytesMessage(data=payload))
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for the matching pong.
@@ -502,23 +506,25 @@ class WebSocketConnection(MessageConnection):
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
 
-    async def _send_event(self, event: Any, *, skip_compression: bool = False) -> None:
-        # Serialise writers with a flag; park only when another task is mid-write.
+    async def _wait_send_turn(self) -> None:
+        # Writers are serialised by a flag; only a second writer parks.
         while self._send_busy:
             if self._send_waiters is None:
                 self._send_waiters = trio.lowlevel.ParkingLot()
             await self._send_waiters.park()
+
+    def _end_send_turn(self) -> None:
+        self._send_busy = False
+        if self._send_waiters:
+            self._send_waiters.unpark()
+
+    async def _send_event(self, event: Any) -> None:
+        """Send a wsproto event (control frames, compressed messages)."""
+        if self._send_busy:
+            await self._wait_send_turn()
         self._send_busy = True
         try:
-            if skip_compression and self._deflate is not None:
-                self._deflate.skip_next = True
-                try:
-                    data = self._proto.send(event)
-                finally:
-                    self._deflate.skip_next = False
-            else:
-                data = self._proto.send(event)
-            await self._write(data)
+            await self._write(self._proto.send(event))
         except LocalProtocolError as exc:
             # The state changed (a close began) while this task waited for its turn.
             raise ConnectionClosed(self._close_reason or CloseReason(1006, None)) from exc
@@ -526,29 +532,55 @@ class WebSocketConnection(MessageConnection):
             self._set_closed(CloseReason(1006, None))
             raise ConnectionClosed(self._close_reason) from exc
         finally:
-            self._send_busy = False
-            if self._send_waiters:
-                self._send_waiters.unpark()
+            self._end_send_turn()
 
-    async def _write(self, data: bytes | bytearray | memoryview) -> None:
+    async def _send_data_frame(self, payload: bytes, text: bool) -> None:
+        """Send one uncompressed message as a single frame, without wsproto (see frames.py)."""
+        if self._send_busy:
+            await self._wait_send_turn()
+        self._send_busy = True
+        try:
+            if self._proto.state is not ConnectionState.OPEN:
+                raise ConnectionClosed(self._close_reason or CloseReason(1006, None))
+            header, body = encode_data_frame(payload, text, self._is_client)
+            await self._write(header, body)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._set_closed(CloseReason(1006, None))
+            raise ConnectionClosed(self._close_reason) from exc
+        finally:
+            self._end_send_turn()
+
+    async def _write(self, data: bytes | bytearray, body: bytes = b"") -> None:
+        """Write ``data`` then ``body`` (a frame header and its payload, kept apart so that a
+        large payload is never copied), waiting while the socket is full."""
         fd = self._fd
+        total = len(data) + len(body)
         if fd >= 0 and not self._stream_closed:
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                sent = os.write(fd, data)
+                sent = os.writev(fd, (data, body)) if body else os.write(fd, data)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
                 raise trio.BrokenResourceError(f"socket write failed: {exc}") from exc
-            if sent == len(data):
+            if sent == total:
                 self._unyielded += 1
                 if self._unyielded >= _YIELD_EVERY:
                     self._unyielded = 0
                     await trio.lowlevel.cancel_shielded_checkpoint()
                 return
-            data = memoryview(data)[sent:]
+        else:
+            sent = 0
         self._unyielded = 0
-        await self._stream.send_all(data)
+        if sent < len(data):
+            rest = memoryview(data)[sent:]
+            if len(rest) + len(body) <= 65536:
+                await self._stream.send_all(bytes(rest) + body)
+                return
+            await self._stream.send_all(rest)
+            sent = len(data)
+        if body:
+            await self._stream.send_all(memoryview(body)[sent - len(data) :])
 
     async def _keepalive_task(self, interval: float, timeout: float) -> None:
         """Ping every ``interval`` seconds; close with 1011 when a pong takes over ``timeout``."""

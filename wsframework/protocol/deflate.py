@@ -1,11 +1,12 @@
 """permessage-deflate (RFC 7692) settings, on top of wsproto's extension.
 
-Two things wsproto's :class:`~wsproto.extensions.PerMessageDeflate` does not do and we need:
+What wsproto's :class:`~wsproto.extensions.PerMessageDeflate` does not do and we need: bound
+inflation. A small compressed frame can inflate to gigabytes, so inflation stops as soon as the
+message would exceed ``max_message_size`` and the connection is closed with 1009.
 
-* send one message uncompressed (``send_message(data, compress=False)``): RFC 7692 lets any
-  message go out with RSV1 clear; the compressor's context is simply not touched;
-* bound inflation: a small compressed frame can inflate to gigabytes, so inflation stops as soon
-  as the message would exceed ``max_message_size`` and the connection is closed with 1009.
+(A message sent with ``send_message(data, compress=False)`` does not pass through here at all:
+RFC 7692 lets any message go out with RSV1 clear, and ``protocol/frames.py`` encodes it without
+touching the compressor's context.)
 """
 
 from __future__ import annotations
@@ -72,8 +73,6 @@ class LimitedDeflate(PerMessageDeflate):
         )
         self.max_message_size = max_message_size
         self._inflated = 0
-        #: Set by the connection around one ``send`` to leave that message uncompressed.
-        self.skip_next = False
 
     def frame_inbound_header(
         self,
@@ -101,18 +100,6 @@ class LimitedDeflate(PerMessageDeflate):
         if self._decompressor.unconsumed_tail or self._inflated > self.max_message_size:
             return CloseReason.MESSAGE_TOO_BIG
         return out
-
-    def frame_outbound(
-        self,
-        proto: FrameDecoder | FrameProtocol,
-        opcode: Opcode,
-        rsv: RsvBits,
-        data: bytes,
-        fin: bool,
-    ) -> tuple[RsvBits, bytes]:
-        if self.skip_next:
-            return (rsv, data)
-        return super().frame_outbound(proto, opcode, rsv, data, fin)
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).

@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - exercised only on machines without a C compiler
     apply_mask = None  # type: ignore[assignment]
 
-__all__ = ["SPEEDUPS", "FastMasker", "install"]
+__all__ = ["SPEEDUPS", "FastMasker", "apply_mask", "install"]
 
 #: Whether the C masking code is in use.
 SPEEDUPS = apply_mask is not None
