@@ -23,7 +23,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import trio
 
@@ -103,7 +103,7 @@ class App:
         subprotocol_required: bool = False,
         receive: Any = None,
         send: Any = None,
-        on_invalid: str = "close",
+        on_invalid: Literal["close", "reply", "ignore"] = "close",
     ) -> Callable[[F], F]:
         """Register a WebSocket handler for a path template.
 
@@ -127,7 +127,7 @@ class App:
         if receive is not None or send is not None or on_invalid != "close":
             from .typed import MessageContract
 
-            contract = MessageContract(receive=receive, send=send, on_invalid=on_invalid)  # type: ignore[arg-type]
+            contract = MessageContract(receive=receive, send=send, on_invalid=on_invalid)
         options = {
             "subprotocols": tuple(subprotocols),
             "subprotocol_required": subprotocol_required,

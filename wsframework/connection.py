@@ -370,22 +370,28 @@ class WebSocketConnection(MessageConnection):
             MessageTypeError: ``message`` is neither text nor bytes (a ``TypeError`` and, as in
                 trio-websocket, a ``ValueError``).
         """
+        # Compressed messages go through wsproto (event); the rest are framed here.
+        deflating = self._deflate is not None and compress
+        event: TextMessage | BytesMessage | None = None
+        payload = b""
+        text = isinstance(message, str)
         if isinstance(message, str):
-            payload = message.encode("utf-8")
-            text = True
+            if deflating:
+                event = TextMessage(data=message)
+            else:
+                payload = message.encode("utf-8")
         elif isinstance(message, (bytes, bytearray, memoryview)):
             payload = bytes(message)
-            text = False
+            if deflating:
+                event = BytesMessage(data=payload)
         else:
             raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
-        if self._deflate is None or not compress:
+        if event is None:
             await self._send_data_frame(payload, text)
-        elif text:
-            await self._send_event(TextMessage(data=message))  # type: ignore[arg-type]
         else:
-            await self._send_event(BytesMessage(data=payload))
+            await self._send_event(event)
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for the matching pong.
