@@ -2,13 +2,15 @@
 
 How it runs (the hot path is written for as few scheduler passes as possible):
 
-* one reader task per connection reads up to ``receive_buffer_size`` bytes at a time, hands them
-  to wsproto and handles every event of that read in one pass: complete messages go into a
-  bounded list, pings are answered, pongs wake :meth:`ping`, close frames are answered;
+* one reader task per connection reads up to ``receive_buffer_size`` bytes at a time and handles
+  all of it in one pass: plain data frames (whole, unfragmented, uncompressed) are parsed here
+  (:func:`~wsframework.protocol.frames.parse_data_frame`) while wsproto is idle; wsproto gets
+  the rest from the first other frame on. Complete messages go into a bounded list, pings are
+  answered, pongs wake :meth:`ping`, close frames are answered;
 * a task waiting in :meth:`get_message` is parked on a ``ParkingLot`` and woken directly by the
   reader (no memory channel, no lock); when the queue holds ``message_queue_size`` messages and
   the reader has one more, the reader parks, so it stops reading the socket until the handler
-  catches up (at most one read, ``receive_buffer_size`` bytes, sits in wsproto meanwhile);
+  catches up (at most one read, ``receive_buffer_size`` bytes, waits meanwhile);
 * writes are serialised by a flag, not a ``trio.Lock``: an uncontended send takes no extra
   checkpoint. On a plain TCP socket a write the kernel accepts whole does not yield again
   (cancellation is still checked first); every 16th such write yields anyway so a task that
@@ -36,7 +38,7 @@ from wsproto.utilities import LocalProtocolError
 from .exceptions import ConnectionClosed, InvalidMessage, MessageTypeError
 from .protocol.close import CloseReason, check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
-from .protocol.frames import encode_data_frame
+from .protocol.frames import NEED_MORE, encode_data_frame, parse_data_frame
 
 if TYPE_CHECKING:
     import ssl  # noqa: F401
@@ -123,6 +125,8 @@ class MessageConnection(trio.abc.AsyncResource):
     """What every connection offers on top of ``get_message``/``send_message``: iteration and
     JSON / pydantic helpers. Shared by the native and the ASGI connection."""
 
+    __slots__ = ()
+
     @abstractmethod
     async def get_message(self) -> str | bytes:
         """Receive the next message."""
@@ -204,6 +208,42 @@ class WebSocketConnection(MessageConnection):
     :exc:`ConnectionClosed`.
     """
 
+    # Slots: a connection is mostly idle memory, and an instance dict of this size costs ~1.5 KiB.
+    __slots__ = (
+        "_capacity",
+        "_close_reason",
+        "_deflate",
+        "_disconnect_timeout",
+        "_done",
+        "_fd",
+        "_finished",
+        "_id",
+        "_is_client",
+        "_latency",
+        "_local_close",
+        "_lot",
+        "_max_message_size",
+        "_messages",
+        "_part_size",
+        "_parts",
+        "_path",
+        "_pings",
+        "_proto",
+        "_receive_buffer_size",
+        "_request_headers",
+        "_response_headers",
+        "_send_busy",
+        "_send_waiters",
+        "_stream",
+        "_stream_closed",
+        "_subprotocol",
+        "_tail",
+        "_unyielded",
+        "_wsproto_frames",
+        "_wsproto_messages",
+        "__weakref__",
+    )
+
     #: Numbers connections for ``str(connection)`` (``server-0``, ``client-1``, ...).
     CONNECTION_ID = itertools.count()
 
@@ -253,6 +293,9 @@ class WebSocketConnection(MessageConnection):
         self._finished: trio.Event | None = None  # made when someone waits
         self._done = False
         self._stream_closed = False
+        # The plain-frame fast path (see _take_frames); wsproto's own parser does the rest.
+        self._wsproto_frames, self._wsproto_messages = _adopt_wsproto(proto)
+        self._tail = b""  # the start of a plain frame, awaiting the rest
 
     # ------------------------------------------------------------------ properties
 
@@ -640,15 +683,16 @@ class WebSocketConnection(MessageConnection):
     async def _reader_task(self) -> None:
         """Read the socket until the connection ends. Never raises (but Cancelled)."""
         try:
-            while await self._handle_events():
+            fed = True  # wsproto may hold events (the handshake's trailing bytes)
+            while not fed or await self._handle_events():
                 try:
-                    data = await self._stream.receive_some(self._receive_buffer_size)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = await self._receive_some()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     data = b""
                 if not data:
                     self._set_closed(CloseReason(1006, None))
                     break
-                self._proto.receive_data(bytes(data))
+                fed = await self._take_frames(bytes(data))
         except ConnectionClosed:
             pass
         except trio.Cancelled:
@@ -662,6 +706,100 @@ class WebSocketConnection(MessageConnection):
             self._set_closed(CloseReason(1011, "internal error"))
         self._set_closed(CloseReason(1006, None))
         await self._close_stream()
+
+    async def _receive_some(self) -> bytes:
+        """The next bytes from the peer (``b""`` at EOF).
+
+        On a plain TCP socket this is trio's own ``SocketStream.receive_some`` without its three
+        coroutine layers and async context manager: try ``os.read``, wait for readability only
+        if nothing is there, and take a checkpoint either way. A reader parked here costs about
+        1 KiB less per idle connection. The file descriptor is only read while the socket object
+        still owns it (``fileno()`` is -1 once anyone closed it), so a descriptor number reused
+        by another connection is never read.
+        """
+        fd = self._fd
+        if fd < 0:
+            return await self._stream.receive_some(self._receive_buffer_size)
+        socket = self._stream.socket  # type: ignore[attr-defined]
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if socket.fileno() != fd:
+            raise trio.ClosedResourceError("the socket was closed")
+        try:
+            data = os.read(fd, self._receive_buffer_size)
+        except BlockingIOError:
+            pass
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            if socket.fileno() != fd:
+                raise trio.ClosedResourceError("the socket was closed")
+            try:
+                return os.read(fd, self._receive_buffer_size)
+            except BlockingIOError:
+                pass
+
+    def _wsproto_idle(self) -> bool:
+        """Whether wsproto holds nothing: no bytes, no frame or message begun, no events."""
+        frames = self._wsproto_frames
+        return (
+            frames is not None
+            and frames.header is None
+            and not frames.buffer.buffer
+            and self._wsproto_messages.opcode is None
+            and not self._proto._events
+            and self._proto.state is ConnectionState.OPEN
+        )
+
+    async def _take_frames(self, data: bytes) -> bool:
+        """Queue the plain data frames at the front of ``data``, hand the rest to wsproto.
+
+        Plain frames (whole, unfragmented, uncompressed, see
+        :func:`~wsframework.protocol.frames.parse_data_frame`) are parsed here while wsproto is
+        idle; from the first other frame on, or a text frame that is not valid UTF-8, wsproto
+        gets the bytes and reports whatever is wrong with them. A plain frame cut off at the end
+        of a read waits in ``_tail`` for the next one (at most ``receive_buffer_size`` bytes:
+        bigger frames go to wsproto, which streams them).
+
+        Returns whether wsproto was given bytes (and so may have events).
+        """
+        if self._tail:
+            data = self._tail + data
+            self._tail = b""
+        elif not self._wsproto_idle():
+            self._proto.receive_data(data)
+            return True
+        messages = self._messages
+        masked = not self._is_client
+        limit = min(self._max_message_size, self._receive_buffer_size)
+        pos = 0
+        while self._close_reason is None:
+            end, text, payload = parse_data_frame(data, pos, masked, limit)
+            if end < 0:
+                if end == NEED_MORE:
+                    self._tail = data[pos:]
+                    return False
+                break
+            if text:
+                try:
+                    message: str | bytes = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    break  # wsproto fails the connection with 1007
+            else:
+                message = payload
+            pos = end
+            if len(messages) >= self._capacity and not await self._wait_for_room():
+                break  # closing meanwhile: the message is dropped, as in _handle_events
+            messages.append(message)
+            if self._lot:
+                self._lot.unpark()
+        if pos:
+            data = data[pos:]
+            if not data:
+                return False
+        self._proto.receive_data(data)
+        return True
 
     async def _handle_events(self) -> bool:
         """Handle all events wsproto has; False when the connection is finished."""
@@ -755,6 +893,38 @@ class WebSocketConnection(MessageConnection):
         # LOCAL_CLOSING): the peer broke the protocol, so we fail the connection.
         await self._fail(int(event.code), event.reason or None)
         return False
+
+
+class _EventQueue(list[Any]):
+    """What wsproto needs of its event deque (``append``, ``popleft``, truth), in 56 bytes.
+
+    wsproto queues an event there only when told the transport closed; an empty ``deque``
+    costs 760 bytes per connection, more than anything else wsproto keeps for an idle one.
+    """
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def _adopt_wsproto(proto: Connection) -> tuple[Any, Any]:
+    """Slim down a new wsproto connection; return its frame and message decoders.
+
+    The plain-frame fast path checks that the decoders are idle before it parses frames
+    itself. These are wsproto internals (stable from 1.2 to 1.3); ``tests/test_frames.py``
+    checks they are where this expects them, so a wsproto release that moves them fails the
+    tests instead of quietly losing the fast path.
+    """
+    events = getattr(proto, "_events", None)
+    if events is not None and not isinstance(events, _EventQueue):
+        proto._events = _EventQueue(events)  # type: ignore[assignment]
+    frame_protocol = getattr(proto, "_proto", None)
+    frames = getattr(frame_protocol, "_frame_decoder", None)
+    messages = getattr(frame_protocol, "_message_decoder", None)
+    if frames is None or messages is None:  # pragma: no cover - a wsproto we do not know
+        return None, None
+    return frames, messages
 
 
 class ConnectionOptions:

@@ -1,10 +1,17 @@
-"""Encoding of unfragmented, uncompressed data frames (RFC 6455 section 5.2), sans-I/O.
+"""Unfragmented, uncompressed data frames (RFC 6455 section 5.2), sans-I/O, both directions.
 
-The connection sends every data message it does not compress through here instead of through
-wsproto: no event object, no intermediate bytearrays, and the payload is handed to ``writev``
-unchanged (servers do not mask), so a 1 MiB message is never copied. Control frames and
-compressed messages still go through wsproto, whose outbound state this never touches (it keeps
-state only for fragmented or compressed messages, which are not sent here).
+Sending: the connection sends every data message it does not compress through
+:func:`encode_data_frame` instead of through wsproto: no event object, no intermediate
+bytearrays, and the payload is handed to ``writev`` unchanged (servers do not mask), so a 1 MiB
+message is never copied. Control frames and compressed messages still go through wsproto, whose
+outbound state this never touches (it keeps state only for fragmented or compressed messages,
+which are not sent here).
+
+Receiving: while wsproto holds no partial frame or message, the connection takes the *plain*
+frames (:func:`parse_data_frame`) off the front of what it reads and hands wsproto only the
+rest, from the first frame that is not plain. wsproto keeps no state between whole uncompressed
+messages (permessage-deflate's is reset at the end of each message), so skipping them leaves it
+exactly as if it had parsed them.
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ import struct
 
 from .masking import apply_mask
 
-__all__ = ["encode_data_frame"]
+__all__ = ["NEED_MORE", "NOT_PLAIN", "encode_data_frame", "parse_data_frame"]
 
 _TEXT, _BINARY = 0x81, 0x82  # FIN set, RSV clear, opcode 1 or 2
 _TWO_BYTE, _EIGHT_BYTE = struct.Struct("!BBH"), struct.Struct("!BBQ")
+_LENGTH64 = struct.Struct("!Q")
 
 
 def encode_data_frame(payload: bytes, text: bool, mask: bool) -> tuple[bytes, bytes]:
@@ -45,3 +53,68 @@ def encode_data_frame(payload: bytes, text: bool, mask: bool) -> tuple[bytes, by
     else:
         body = apply_mask(payload, key)
     return header + key, body
+
+
+#: :func:`parse_data_frame` results other than an end offset.
+NEED_MORE = -1  # the frame at ``pos`` is plain but not all of it has arrived
+NOT_PLAIN = -2  # anything else: a control or fragmented or compressed or bad or too big frame
+
+_NO_PAYLOAD = b""
+
+
+def parse_data_frame(
+    data: bytes | bytearray, pos: int, masked: bool, limit: int
+) -> tuple[int, bool, bytes]:
+    """Parse the frame at ``data[pos:]`` if it is a *plain* data frame.
+
+    Plain means: FIN set, RSV bits clear, opcode text or binary, masked exactly when ``masked``
+    (frames from clients are, frames from servers are not), a minimally encoded length of at
+    most ``limit`` bytes. Those frames, unfragmented and uncompressed messages, are nearly all
+    the traffic, and parsing them here costs a fraction of what wsproto's general parser does.
+    Everything else is left to wsproto, which also reports every protocol error, so this
+    function never has to decide what is an error.
+
+    Returns:
+        ``(end, text, payload)``: the offset just past the frame, whether it is a text frame,
+        and the unmasked payload (not yet UTF-8 decoded). Instead of an offset, ``end`` is
+        :data:`NEED_MORE` when a plain frame has only partly arrived, or :data:`NOT_PLAIN`.
+    """
+    available = len(data) - pos
+    if available < 2:
+        return NEED_MORE, False, _NO_PAYLOAD
+    first = data[pos]
+    if first != _TEXT and first != _BINARY:
+        return NOT_PLAIN, False, _NO_PAYLOAD
+    second = data[pos + 1]
+    if bool(second & 0x80) is not masked:
+        return NOT_PLAIN, False, _NO_PAYLOAD
+    length = second & 0x7F
+    head = pos + 2
+    if length == 126:
+        if available < 4:
+            return NEED_MORE, False, _NO_PAYLOAD
+        length = (data[head] << 8) | data[head + 1]
+        if length < 126:
+            return NOT_PLAIN, False, _NO_PAYLOAD
+        head += 2
+    elif length == 127:
+        if available < 10:
+            return NEED_MORE, False, _NO_PAYLOAD
+        length = _LENGTH64.unpack_from(data, head)[0]
+        if length < 65536 or length >> 63:
+            return NOT_PLAIN, False, _NO_PAYLOAD
+        head += 8
+    if length > limit:
+        return NOT_PLAIN, False, _NO_PAYLOAD
+    end = head + length + (4 if masked else 0)
+    if end > pos + available:
+        return NEED_MORE, False, _NO_PAYLOAD
+    if masked:
+        key = bytes(data[head : head + 4])
+        if apply_mask is None:  # pragma: no cover - only without the C speedup
+            payload = bytes(b ^ key[i & 3] for i, b in enumerate(data[head + 4 : end]))
+        else:
+            payload = apply_mask(memoryview(data)[head + 4 : end], key)
+    else:
+        payload = bytes(data[head:end])
+    return end, first == _TEXT, payload
