@@ -208,8 +208,9 @@ class WebSocketConnection(MessageConnection):
     :exc:`ConnectionClosed`.
     """
 
-    # Slots: a connection is mostly idle memory, and an instance dict of this size costs ~1.5 KiB.
+    # A connection is mostly idle memory: an instance dict this size would cost ~1.5 KiB.
     __slots__ = (
+        "__weakref__",
         "_capacity",
         "_close_reason",
         "_deflate",
@@ -241,7 +242,6 @@ class WebSocketConnection(MessageConnection):
         "_unyielded",
         "_wsproto_frames",
         "_wsproto_messages",
-        "__weakref__",
     )
 
     #: Numbers connections for ``str(connection)`` (``server-0``, ``client-1``, ...).
