@@ -707,7 +707,7 @@ class WebSocketConnection(MessageConnection):
         self._set_closed(CloseReason(1006, None))
         await self._close_stream()
 
-    async def _receive_some(self) -> bytes:
+    async def _receive_some(self) -> bytes | bytearray:
         """The next bytes from the peer (``b""`` at EOF).
 
         On a plain TCP socket this is trio's own ``SocketStream.receive_some`` without its three
