@@ -79,6 +79,7 @@ def test_sans_io_layers_do_not_import_trio() -> None:
     trio_users = importers("trio")
     sans_io = {m for m in MODULES if m.startswith("wsframework.protocol")} | {
         "wsframework.routing",
+        "wsframework.converters",
         "wsframework.datastructures",
         "wsframework.exceptions",
     }
