@@ -4,6 +4,7 @@ The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``
 """
 
 from .app import App
+from .base import Endpoint
 from .client import (
     connect_websocket,
     connect_websocket_url,
@@ -11,7 +12,7 @@ from .client import (
     open_websocket_url,
     wrap_client_stream,
 )
-from .connection import Endpoint, WebSocketConnection
+from .connection import WebSocketConnection
 from .datastructures import Headers, QueryParams, State
 from .exceptions import (
     ConnectionClosed,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .connection import Endpoint, MessageConnection
+from .base import Endpoint, MessageConnection
 from .exceptions import ConnectionClosed, MessageTypeError
 from .http import HTTPRequest, Response, to_response
 from .protocol.close import CloseReason, check_close_code

@@ -16,7 +16,8 @@ from .datastructures import Headers as HeaderList
 from .datastructures import QueryParams, State
 
 if TYPE_CHECKING:
-    from .connection import Endpoint, WebSocketConnection
+    from .base import Endpoint
+    from .connection import WebSocketConnection
 
 __all__ = ["HandshakeTransport", "WebSocketRequest"]
 

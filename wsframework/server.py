@@ -10,16 +10,14 @@ from typing import Any, NoReturn
 import trio
 from wsproto.connection import Connection, ConnectionType
 
+from .base import Endpoint, socket_endpoint, stream_endpoint
 from .connection import (
     CONN_TIMEOUT,
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
     ConnectionOptions,
-    Endpoint,
     WebSocketConnection,
-    socket_endpoint,
-    stream_endpoint,
 )
 from .exceptions import ConnectionClosed, InvalidHandshake
 from .http import HTTPRequest, Response, to_response

@@ -35,7 +35,8 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
 from .exceptions import ConnectionClosed, InvalidMessage
 
 if TYPE_CHECKING:
-    from .connection import Endpoint, WebSocketConnection
+    from .base import Endpoint
+    from .connection import WebSocketConnection
     from .protocol.close import CloseReason
 
 __all__ = [

@@ -9,6 +9,7 @@ The differences, each a defect of trio-websocket that its own docs do not promis
 
 from __future__ import annotations
 
+from ..base import Endpoint
 from ..client import (
     connect_websocket,
     connect_websocket_url,
@@ -16,7 +17,7 @@ from ..client import (
     open_websocket_url,
     wrap_client_stream,
 )
-from ..connection import Endpoint, WebSocketConnection
+from ..connection import WebSocketConnection
 from ..exceptions import (
     ConnectionClosed,
     ConnectionRejected,
