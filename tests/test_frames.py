@@ -335,3 +335,17 @@ async def test_client_takes_plain_frames_from_a_server(nursery: trio.Nursery) ->
     ws = await wrap_client_stream(nursery, client_stream, "example.com", "/")
     got = [await ws.get_message() for _ in range(4)]
     assert got == ["a", b"b" * 200, "cd", b"e" * 70_000]
+
+
+async def test_frame_trickled_byte_by_byte_is_delivered_once_whole(nursery: trio.Nursery) -> None:
+    received: list[str | bytes] = []
+    done = trio.Event()
+    peer = await _collecting_server(nursery, received, done)
+    payload = bytes(range(256)) * 8
+    frame = build_frame(OP_BINARY, payload)
+    data = frame + build_frame(OP_TEXT, b"after") + build_frame(OP_CLOSE, close_payload(1000))
+    await _send_in_pieces(peer, data, list(range(len(frame) + 3)))  # 1-byte pieces, then the rest
+    close = await peer.next_frame()
+    assert close is not None and close.close_code == 1000
+    await done.wait()
+    assert received == [payload, "after"]

@@ -162,7 +162,7 @@ class WebSocketConnection(MessageConnection):
         self._stream_closed = False
         # The plain-frame fast path (see _take_frames); wsproto's own parser does the rest.
         self._wsproto_frames, self._wsproto_messages = _adopt_wsproto(proto)
-        self._tail = b""  # the start of a plain frame, awaiting the rest
+        self._tail: bytes | bytearray = b""  # the start of a plain frame, awaiting the rest
 
     # ------------------------------------------------------------------ properties
 
@@ -631,9 +631,16 @@ class WebSocketConnection(MessageConnection):
 
         Returns whether wsproto was given bytes (and so may have events).
         """
+        buf: bytes | bytearray = data
         if self._tail:
-            data = self._tail + data
+            # Grow the partial frame in place: a peer trickling a frame byte by byte costs
+            # linear, not quadratic, copying.
+            tail = self._tail
             self._tail = b""
+            if isinstance(tail, bytes):
+                tail = bytearray(tail)
+            tail += data
+            buf = tail
         elif not self._wsproto_idle():
             self._proto.receive_data(data)
             return True
@@ -642,10 +649,10 @@ class WebSocketConnection(MessageConnection):
         limit = min(self._max_message_size, self._receive_buffer_size)
         pos = 0
         while self._close_reason is None:
-            end, text, payload = parse_data_frame(data, pos, masked, limit)
+            end, text, payload = parse_data_frame(buf, pos, masked, limit)
             if end < 0:
                 if end == NEED_MORE:
-                    self._tail = data[pos:]
+                    self._tail = buf[pos:] if pos else buf
                     return False
                 break
             if text:
@@ -661,8 +668,8 @@ class WebSocketConnection(MessageConnection):
             messages.append(message)
             if self._lot:
                 self._lot.unpark()
-        if pos:
-            data = data[pos:]
+        if pos or buf is not data:
+            data = bytes(buf[pos:])
             if not data:
                 return False
         self._proto.receive_data(data)
