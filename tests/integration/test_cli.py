@@ -739,17 +739,17 @@ async def test_watch_changes_reports_python_files(tmp_path: Path, use_watchfiles
     ignored = [tmp_path / ".git" / "hook.py", tmp_path / "__pycache__" / "x.py"]
     for path in ignored:
         path.parent.mkdir()
-    changes = watch_changes([str(tmp_path)], interval=0.05, use_watchfiles=use_watchfiles)
+    watching = trio.Event()
+    changes = watch_changes(
+        [str(tmp_path)], interval=0.05, use_watchfiles=use_watchfiles, ready=watching.set
+    )
 
     async def modify() -> None:
-        # The watcher's start is not observable from here, so keep changing the files (a
-        # polling interval, bounded by fail_after below) until the change is reported.
-        for n in range(1000):
-            for path in ignored:
-                path.write_text(f"y = {n}\n")
-            (tmp_path / "notes.txt").write_text(f"not python {n}\n")
-            target.write_text(f"x = {n}\n")
-            await trio.sleep(0.1)
+        await watching.wait()
+        for path in [*ignored, tmp_path / "notes.txt", target]:
+            path.write_text("changed = True\n")
+            # A new mtime even where the file system's clock is coarse (the poller compares it).
+            os.utime(path, ns=(1, 10**18))
 
     async with aclosing(changes), trio.open_nursery() as nursery:
         nursery.start_soon(modify)

@@ -6,7 +6,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -178,13 +178,19 @@ def _exit_text(code: int) -> str:
 
 
 async def watch_changes(
-    dirs: Sequence[str], interval: float = 0.5, *, use_watchfiles: bool = True
+    dirs: Sequence[str],
+    interval: float = 0.5,
+    *,
+    use_watchfiles: bool = True,
+    ready: Callable[[], None] | None = None,
 ) -> AsyncIterator[set[str]]:
     """Yield the sets of Python files changed (added, modified, deleted) under ``dirs``.
 
     Uses watchfiles (OS notifications) when it is installed and ``use_watchfiles``, else polls
     modification times every ``interval`` seconds. Hidden directories, ``__pycache__``,
     ``node_modules``, ``site-packages``, ``venv``, ``build`` and ``dist`` are ignored.
+    ``ready``, if given, is called once the watcher is running: every change made after that
+    call is reported.
     """
     try:
         import watchfiles
@@ -197,12 +203,19 @@ async def watch_changes(
             debounce=800,
             step=50,
             rust_timeout=200,  # ms: how soon a cancellation is noticed
+            yield_on_timeout=True,  # an empty set: the watcher is running
         )
         async with aclosing(watcher):
             async for changes in watcher:
-                yield {path for _, path in changes}
+                if ready is not None:
+                    ready()
+                    ready = None
+                if changes:
+                    yield {path for _, path in changes}
         return  # pragma: no cover - awatch only ends when asked to
     before = await trio.to_thread.run_sync(_snapshot, dirs)
+    if ready is not None:
+        ready()
     while True:
         await trio.sleep(interval)
         now = await trio.to_thread.run_sync(_snapshot, dirs)
