@@ -11,14 +11,14 @@ from __future__ import annotations
 import difflib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
+
+from .processes import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "apps" / "echo" / "quickstart.py"
@@ -33,26 +33,6 @@ def program_for(implementation: str) -> str:
     source = QUICKSTART.read_text()
     assert source.count(OUR_IMPORT) == 1
     return source.replace(OUR_IMPORT, IMPORTS[implementation])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the program exited early with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)  # polling a subprocess with a deadline, not synchronising tasks
-    raise RuntimeError(f"port {port} did not open within {timeout} s")
 
 
 def test_only_the_import_line_differs() -> None:

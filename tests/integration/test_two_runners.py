@@ -20,28 +20,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from .processes import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.integration.behaviour_app:app"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)  # polling a subprocess with a deadline, not synchronising tasks
-    raise RuntimeError(f"port {port} did not open within {timeout} s")
 
 
 def command(runner: str, port: int) -> list[str]:
