@@ -218,32 +218,13 @@ class UUIDConverter:
         return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
 
 
-class PathConverter:
-    """``path``: the rest of the path, ``/`` included, possibly empty."""
+class PathConverter(StringConverter):
+    """``path``: the rest of the path, ``/`` included, possibly empty.
+
+    Values convert as for ``str``: unchanged, and ``str(value)`` (slashes kept) for URLs.
+    """
 
     regex = ".*"
-
-    def convert(self, value: str) -> str:
-        """Return the text unchanged.
-
-        Args:
-            value: The captured text.
-
-        Returns:
-            ``value``.
-        """
-        return value
-
-    def to_string(self, value: Any) -> str:
-        """Return ``str(value)``; slashes are kept as they are.
-
-        Args:
-            value: Any value.
-
-        Returns:
-            The text form of ``value``.
-        """
-        return str(value)
 
 
 _BUILTIN_CONVERTERS: dict[str, Converter] = {
