@@ -43,3 +43,14 @@ def test_bad_key_length_is_a_value_error() -> None:
     assert masking.apply_mask is not None
     with pytest.raises(ValueError, match="4 bytes"):
         masking.apply_mask(b"abc", b"xyz")
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+@pytest.mark.parametrize("size", [0, 1, 5, 1000])
+def test_python_fallback_matches_the_c_masker(size: int, offset: int) -> None:
+    assert masking.apply_mask is not None
+    key, data = os.urandom(4), os.urandom(size)
+    expected = masking.apply_mask(data, key, offset)
+    assert masking._mask_in_python(data, key, offset) == expected
+    assert masking._mask_in_python(memoryview(bytearray(data)), key, offset) == expected
+    assert masking.xor_mask is masking.apply_mask  # the C one is in use here

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import struct
 
-from .masking import apply_mask
+from .masking import xor_mask
 
 __all__ = ["NEED_MORE", "NOT_PLAIN", "encode_data_frame", "parse_data_frame"]
 
@@ -48,11 +48,7 @@ def encode_data_frame(payload: bytes, text: bool, mask: bool) -> tuple[bytes, by
     if not mask:
         return header, payload
     key = os.urandom(4)
-    if apply_mask is None:  # pragma: no cover - only without the C speedup
-        body = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
-    else:
-        body = apply_mask(payload, key)
-    return header + key, body
+    return header + key, xor_mask(payload, key)
 
 
 #: :func:`parse_data_frame` results other than an end offset.
@@ -111,10 +107,7 @@ def parse_data_frame(
         return NEED_MORE, False, _NO_PAYLOAD
     if masked:
         key = bytes(data[head : head + 4])
-        if apply_mask is None:  # pragma: no cover - only without the C speedup
-            payload = bytes(b ^ key[i & 3] for i, b in enumerate(data[head + 4 : end]))
-        else:
-            payload = apply_mask(memoryview(data)[head + 4 : end], key)
+        payload = xor_mask(memoryview(data)[head + 4 : end], key)
     else:
         payload = bytes(data[head:end])
     return end, first == _TEXT, payload

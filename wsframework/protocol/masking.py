@@ -20,10 +20,20 @@ try:
 except ImportError:  # pragma: no cover - exercised only on machines without a C compiler
     apply_mask = None  # type: ignore[assignment]
 
-__all__ = ["SPEEDUPS", "FastMasker", "apply_mask", "install"]
+__all__ = ["SPEEDUPS", "FastMasker", "apply_mask", "install", "xor_mask"]
 
 #: Whether the C masking code is in use.
 SPEEDUPS = apply_mask is not None
+
+
+def _mask_in_python(data: bytes | bytearray | memoryview, key: bytes, offset: int = 0, /) -> bytes:
+    """What the C ``apply_mask`` does, byte by byte."""
+    return bytes(b ^ key[(i + offset) & 3] for i, b in enumerate(bytes(data)))
+
+
+#: ``xor_mask(data, key, offset=0)``: ``data`` XOR the 4-byte ``key`` (starting at key byte
+#: ``offset``), in C where it was built, else in Python.
+xor_mask = apply_mask if apply_mask is not None else _mask_in_python
 
 
 class FastMasker:
