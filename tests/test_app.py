@@ -24,9 +24,9 @@ from wsproto.events import (
 )
 
 from wsframework import App, ConnectionClosed, WebSocketRequest
-from wsframework.connection import ConnectionOptions
 from wsframework.http import HTTPRequest, Response
 from wsframework.middleware import AccessLog, OriginAllowlist, TokenAuth
+from wsframework.options import ServerOptions
 from wsframework.server import serve_stream
 
 from .peers import ScriptedPeer, stream_pair
@@ -35,7 +35,7 @@ from .peers import ScriptedPeer, stream_pair
 def connect(nursery: trio.Nursery, app: App) -> ScriptedPeer:
     server_stream, client_stream = stream_pair()
     nursery.start_soon(
-        serve_stream, app.handle_websocket, server_stream, ConnectionOptions(), app.handle_http
+        serve_stream, app.handle_websocket, server_stream, ServerOptions(), app.handle_http
     )
     return ScriptedPeer(client_stream, ConnectionType.CLIENT)
 
@@ -53,7 +53,7 @@ async def http(
 ) -> tuple[h11.Response, bytes]:
     server_stream, client_stream = stream_pair()
     nursery.start_soon(
-        serve_stream, app.handle_websocket, server_stream, ConnectionOptions(), app.handle_http
+        serve_stream, app.handle_websocket, server_stream, ServerOptions(), app.handle_http
     )
     conn = h11.Connection(h11.CLIENT)
     hdrs = [("host", "example.com"), *headers.items()]

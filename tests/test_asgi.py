@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from wsframework import App, ConnectionClosed, WebSocketRequest
-from wsframework.asgi import ASGIOptions
+from wsframework.options import ASGIOptions
 
 Message = dict[str, Any]
 

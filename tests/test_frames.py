@@ -21,7 +21,8 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
 from wsframework import WebSocketRequest
-from wsframework.connection import ConnectionOptions, _adopt_wsproto
+from wsframework.options import ServerOptions
+from wsframework.protocol.engine import _adopt_wsproto
 from wsframework.protocol.frames import NEED_MORE, NOT_PLAIN, parse_data_frame
 from wsframework.server import serve_stream
 
@@ -133,7 +134,7 @@ async def _collecting_server(
             done.set()
 
     server_stream, client_stream = stream_pair()
-    nursery.start_soon(serve_stream, handler, server_stream, ConnectionOptions(**opts))
+    nursery.start_soon(serve_stream, handler, server_stream, ServerOptions(**opts))
     peer = RawPeer(client_stream)
     start, _headers = await peer.handshake()
     assert start.startswith(b"HTTP/1.1 101")
@@ -286,7 +287,7 @@ async def test_full_queue_holds_plain_frames_and_close_still_works(
         closed.append(ws.closed)
 
     server_stream, client_stream = stream_pair()
-    options = ConnectionOptions(message_queue_size=1)
+    options = ServerOptions(message_queue_size=1)
     nursery.start_soon(serve_stream, handler, server_stream, options)
     peer = RawPeer(client_stream)
     await peer.handshake()

@@ -57,9 +57,9 @@ def test_modules_were_found() -> None:
         (
             "wsproto",
             {
-                "wsframework.connection",
-                "wsframework.client",
                 "wsframework.server",
+                "wsframework.protocol.client_handshake",
+                "wsframework.protocol.engine",
                 "wsframework.protocol.close",
                 "wsframework.protocol.deflate",
                 "wsframework.protocol.masking",

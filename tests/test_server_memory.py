@@ -22,7 +22,7 @@ from wsproto.events import (
 )
 
 from wsframework import CloseReason, ConnectionClosed, WebSocketRequest
-from wsframework.connection import ConnectionOptions
+from wsframework.options import ServerOptions
 from wsframework.server import serve_stream
 
 from .conftest import echo_handler
@@ -38,7 +38,7 @@ async def start(
         server_stream, client_stream = trio.testing.lockstep_stream_pair()
     else:
         server_stream, client_stream = stream_pair()
-    nursery.start_soon(serve_stream, handler, server_stream, ConnectionOptions(**opts))
+    nursery.start_soon(serve_stream, handler, server_stream, ServerOptions(**opts))
     return ScriptedPeer(client_stream, ConnectionType.CLIENT)
 
 
@@ -318,7 +318,7 @@ async def test_backpressure_stops_reading(
 
 async def test_pipelined_first_frame_is_not_lost(nursery: trio.Nursery) -> None:
     server_stream, client_stream = stream_pair()
-    nursery.start_soon(serve_stream, echo_handler, server_stream, ConnectionOptions())
+    nursery.start_soon(serve_stream, echo_handler, server_stream, ServerOptions())
     peer = ScriptedPeer(client_stream, ConnectionType.CLIENT)
     handshake = peer.ws.send(Request(host="x", target="/"))
     # A masked text frame "hi" with an all-zero mask, sent in the same write as the request.

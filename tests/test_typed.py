@@ -27,12 +27,14 @@ from wsproto.events import (
 
 import wsframework
 from wsframework import ConnectionClosed, InvalidMessage, WebSocketConnection, WebSocketRequest
-from wsframework.connection import ConnectionOptions
+from wsframework.options import ServerOptions
 from wsframework.server import serve_stream
 from wsframework.typed import (
     MessageContract,
     TypedConnection,
     dump_message,
+    receive_model,
+    send_model,
     validate_message,
 )
 
@@ -70,7 +72,7 @@ Inbound = Annotated[Join | Say, Field(discriminator="type")]
 
 async def opened(nursery: trio.Nursery, handler: Handler) -> ScriptedPeer:
     server_stream, client_stream = stream_pair()
-    nursery.start_soon(serve_stream, handler, server_stream, ConnectionOptions())
+    nursery.start_soon(serve_stream, handler, server_stream, ServerOptions())
     peer = ScriptedPeer(client_stream, ConnectionType.CLIENT)
     await peer.send(Request(host="example.com", target="/rpc?x=1"))
     await peer.expect(AcceptConnection)
@@ -136,15 +138,15 @@ async def test_receive_model_and_send_model(nursery: trio.Nursery) -> None:
 
     async def handler(request: WebSocketRequest) -> None:
         ws = await request.accept()
-        join = await ws.receive_model(Join)
+        join = await receive_model(ws, Join)
         got.append(join)
-        await ws.send_model(Event(what=f"joined {join.room}"))
+        await send_model(ws, Event(what=f"joined {join.room}"))
         with pytest.raises(InvalidMessage) as info:
-            await ws.receive_model(Join)
+            await receive_model(ws, Join)
         got.append(info.value)
         with pytest.raises(TypeError, match="pydantic model instance, not dict"):
-            await ws.send_model({"what": "no"})
-        await ws.send_model(Event(what="done"))
+            await send_model(ws, {"what": "no"})
+        await send_model(ws, Event(what="done"))
 
     peer = await opened(nursery, handler)
     await send_json(peer, {"type": "join", "room": "lobby"})

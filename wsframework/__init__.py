@@ -4,7 +4,6 @@ The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``
 """
 
 from .app import App
-from .base import Endpoint
 from .client import (
     connect_websocket,
     connect_websocket_url,
@@ -12,7 +11,6 @@ from .client import (
     open_websocket_url,
     wrap_client_stream,
 )
-from .connection import WebSocketConnection
 from .datastructures import Headers, QueryParams, State
 from .exceptions import (
     ConnectionClosed,
@@ -26,6 +24,8 @@ from .exceptions import (
     WebSocketError,
 )
 from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
+from .interface import Endpoint, WebSocketConnection
+from .options import ASGIOptions, ClientOptions, ServerOptions
 from .protocol.close import CloseReason
 from .protocol.deflate import DeflateOptions
 from .request import WebSocketRequest
@@ -35,7 +35,9 @@ from .server import WebSocketServer, serve_websocket, wrap_server_stream
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ASGIOptions",
     "App",
+    "ClientOptions",
     "CloseReason",
     "ConnectionClosed",
     "ConnectionRejected",
@@ -54,6 +56,7 @@ __all__ = [
     "NoMatchFound",
     "QueryParams",
     "Response",
+    "ServerOptions",
     "RouteDefinitionError",
     "State",
     "WebSocketConnection",

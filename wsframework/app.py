@@ -28,9 +28,10 @@ from typing import Any, Literal, TypeVar
 import trio
 
 from ._groups import raise_single
-from .asgi import ASGIOptions, Receive, Scope, Send, asgi_app
+from .asgi import Receive, Scope, Send, asgi_app
 from .datastructures import State
 from .http import HTTPRequest, Response
+from .options import ASGIOptions
 from .request import WebSocketRequest
 from .routing import Route, Router
 from .server import WebSocketServer
@@ -42,7 +43,7 @@ __all__ = ["App", "CallNext", "Middleware"]
 
 logger = logging.getLogger("wsframework")
 
-Endpoint = Callable[[WebSocketRequest], Awaitable[None]]
+Handler = Callable[[WebSocketRequest], Awaitable[None]]
 CallNext = Callable[[WebSocketRequest], Awaitable[None]]
 Middleware = Callable[[WebSocketRequest, CallNext], Awaitable[None]]
 ExceptionHandler = Callable[[WebSocketRequest, Exception], Awaitable[Any]]
@@ -61,7 +62,7 @@ class App:
             request paths before routing by our own server. Under ASGI the scope's
             ``root_path`` is used instead.
         asgi_options: limits for the ASGI transport (queue size, message size, receive
-            timeout); see :class:`~wsframework.asgi.ASGIOptions`.
+            timeout); see :class:`~wsframework.options.ASGIOptions`.
 
     Attributes:
         state: application-wide state (``app.state.db = ...``).

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .base import Endpoint, MessageConnection
 from .exceptions import ConnectionClosed, MessageTypeError
 from .http import HTTPRequest, Response, to_response
+from .interface import Endpoint, MessageQueue, WebSocketConnection
+from .options import ASGIOptions
 from .protocol.close import CloseReason, check_close_code
 from .request import WebSocketRequest
 from .server import run_handler
@@ -78,7 +79,7 @@ def _target(scope: Scope) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
-class ASGIWebSocketConnection(MessageConnection):
+class ASGIWebSocketConnection(WebSocketConnection):
     """A WebSocket connection carried by an ASGI server; the interface of
     :class:`~wsframework.WebSocketConnection`.
 
@@ -90,14 +91,11 @@ class ASGIWebSocketConnection(MessageConnection):
 
     __slots__ = (
         "__weakref__",
-        "_capacity",
-        "_close_reason",
         "_close_sent",
-        "_lot",
         "_max_message_size",
-        "_messages",
         "_nursery",
         "_pending_close",
+        "_queue",
         "_reader_started",
         "_receive",
         "_receive_timeout",
@@ -127,12 +125,9 @@ class ASGIWebSocketConnection(MessageConnection):
         self._send = send
         self._subprotocol = subprotocol
         self._response_headers = response_headers
-        self._capacity = max(1, message_queue_size)
+        self._queue = MessageQueue(message_queue_size)
         self._max_message_size = max_message_size
         self._receive_timeout = receive_timeout
-        self._messages: list[str | bytes] = []  # a list: an empty deque costs 760 B
-        self._lot = trio.lowlevel.ParkingLot()
-        self._close_reason: CloseReason | None = None
         self._close_sent = False
         self._pending_close: tuple[int, str] | None = None
         self._nursery = nursery
@@ -145,17 +140,12 @@ class ASGIWebSocketConnection(MessageConnection):
     @property
     def closed(self) -> CloseReason | None:
         """Why the connection was or is being closed, else ``None``."""
-        return self._close_reason
+        return self._queue.reason
 
     @property
     def is_client(self) -> bool:
         """Always ``False``."""
         return False
-
-    @property
-    def is_server(self) -> bool:
-        """Always ``True``."""
-        return True
 
     @property
     def local(self) -> Endpoint | str:
@@ -178,14 +168,9 @@ class ASGIWebSocketConnection(MessageConnection):
         return self._subprotocol
 
     @property
-    def handshake_headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        """The request headers."""
-        return tuple((bytes(k), bytes(v)) for k, v in self._scope.get("headers", ()))
-
-    @property
     def request_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         """The request headers."""
-        return self.handshake_headers
+        return tuple((bytes(k), bytes(v)) for k, v in self._scope.get("headers", ()))
 
     @property
     def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -217,11 +202,12 @@ class ASGIWebSocketConnection(MessageConnection):
             ConnectionClosed: the connection is closed and no message is pending.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._messages:
-            if self._close_reason is not None:
-                raise ConnectionClosed(self._close_reason)
+        queue = self._queue
+        while not len(queue):
+            if queue.reason is not None:
+                raise ConnectionClosed(queue.reason)
             if self._reader_started or self._receiving:
-                await self._lot.park()
+                await queue.wait()
                 continue
             self._receiving = True
             try:
@@ -234,10 +220,7 @@ class ASGIWebSocketConnection(MessageConnection):
                 await self._flush_pending_close()
                 if message is not None:
                     return message
-        message = self._messages.pop(0)
-        if self._lot:
-            self._lot.unpark()
-        return message
+        return queue.pop()
 
     async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
         """Send one message; see :meth:`WebSocketConnection.send_message`.
@@ -252,8 +235,8 @@ class ASGIWebSocketConnection(MessageConnection):
             event = {"type": "websocket.send", "bytes": bytes(message)}
         else:
             raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
-        if self._close_reason is not None:
-            raise ConnectionClosed(self._close_reason)
+        if self._queue.reason is not None:
+            raise ConnectionClosed(self._queue.reason)
         await self._send(event)
         # The worker's send may return without a checkpoint (always, after a disconnect). A
         # handler that keeps sending without receiving gets a reader task to notice the
@@ -289,26 +272,25 @@ class ASGIWebSocketConnection(MessageConnection):
             ValueError: ``code`` may not be sent in a close frame.
         """
         check_close_code(code)
-        if self._close_reason is None:
-            self._set_closed(CloseReason(code, reason), local=True)
+        self._set_closed(CloseReason(code, reason), local=True)
         await self._send_close(code, reason)
 
     # -- internals
 
-    async def _going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """On cancellation: send ``websocket.close`` unless one was sent or the client left."""
+    async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Close at once for a shutdown: send ``websocket.close`` unless one was sent or the
+        client left. Shielded and bounded by 1 s, so it needs no timeout of its own.
+
+        Raises:
+            ValueError: ``code`` may not be sent in a close frame.
+        """
+        check_close_code(code)
         if not self._close_sent:
-            self._close_reason = None
-            self._set_closed(CloseReason(code, reason), local=True)
+            self._queue.close(CloseReason(code, reason), discard=True, replace=True)
             await self._send_close(code, reason)
 
     def _set_closed(self, reason: CloseReason, *, local: bool = False) -> None:
-        if self._close_reason is not None:
-            return
-        self._close_reason = reason
-        if local:
-            self._messages.clear()
-        self._lot.unpark_all()
+        self._queue.close(reason, discard=local)
 
     async def _send_close(self, code: int, reason: str | None) -> None:
         if self._close_sent:
@@ -344,7 +326,7 @@ class ASGIWebSocketConnection(MessageConnection):
                 self._set_closed(CloseReason(1009, reason))
                 self._pending_close = (1009, reason)
                 return None
-            if self._close_reason is not None:
+            if self._queue.reason is not None:
                 return None
             return data
         if kind == "websocket.disconnect":
@@ -355,19 +337,13 @@ class ASGIWebSocketConnection(MessageConnection):
     async def _reader_task(self) -> None:
         """Move ASGI receive events into the queue until the client disconnects."""
         try:
-            while self._close_reason is None:
+            while self._queue.reason is None:
                 event = await self._next_event()
                 if event is None:
                     return
                 data = self._on_event(event)
-                if data is None:
-                    continue
-                while len(self._messages) >= self._capacity and self._close_reason is None:
-                    await self._lot.park()
-                if self._close_reason is None:
-                    self._messages.append(data)
-                    if self._lot:
-                        self._lot.unpark()
+                if data is not None:
+                    await self._queue.put(data)
         finally:
             await self._flush_pending_close()
             self._set_closed(CloseReason(1006, None))
@@ -435,23 +411,6 @@ class ASGIHandshake:
         else:
             # Without the extension the server answers a close-before-accept with 403.
             await self.send({"type": "websocket.close", "code": 1000})
-
-
-class ASGIOptions:
-    """Per-app settings of the ASGI transport."""
-
-    def __init__(
-        self,
-        *,
-        message_queue_size: int = 1,
-        max_message_size: int = 2**20,
-        receive_timeout: float | None = None,
-        disconnect_timeout: float = 10.0,
-    ) -> None:
-        self.message_queue_size = message_queue_size
-        self.max_message_size = max_message_size
-        self.receive_timeout = receive_timeout
-        self.disconnect_timeout = disconnect_timeout
 
 
 async def asgi_app(app: App, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import sys
 import urllib.parse
@@ -9,28 +10,21 @@ from collections.abc import AsyncGenerator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import trio
-from wsproto.connection import ConnectionType
-from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
-from wsproto.handshake import H11Handshake
-from wsproto.utilities import RemoteProtocolError
 
 from ._groups import raise_single
-from .connection import (
+from .connection import StreamConnection
+from .exceptions import ConnectionTimeout, DisconnectionTimeout, HandshakeError
+from .interface import WebSocketConnection
+from .options import (
     CONN_TIMEOUT,
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
-    ConnectionOptions,
-    WebSocketConnection,
+    ClientOptions,
 )
-from .exceptions import (
-    ConnectionRejected,
-    ConnectionTimeout,
-    DisconnectionTimeout,
-    HandshakeError,
-    InvalidHandshake,
-)
+from .protocol.client_handshake import ClientHandshake
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions
+from .protocol.engine import Engine
 from .request import _copy_headers
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -43,8 +37,6 @@ __all__ = [
     "open_websocket_url",
     "wrap_client_stream",
 ]
-
-MAX_REJECT_BODY = 64 * 1024
 
 
 def _ssl_context(use_ssl: bool | ssl.SSLContext) -> ssl.SSLContext | None:
@@ -108,38 +100,52 @@ async def open_websocket(
         DisconnectionTimeout: the closing handshake took longer than ``disconnect_timeout``.
         HandshakeError: any network error while connecting (DNS, refused, TLS), as its cause.
     """
-    connection: WebSocketConnection | None = None
+    options = ClientOptions(
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    async with _open(
+        host, port, resource, use_ssl, subprotocols, extra_headers, options
+    ) as connection:
+        yield connection
+
+
+@asynccontextmanager
+async def _open(
+    host: str,
+    port: int,
+    resource: str,
+    use_ssl: bool | ssl.SSLContext,
+    subprotocols: Iterable[str] | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    options: ClientOptions,
+) -> AsyncGenerator[WebSocketConnection, None]:
     try:
         async with trio.open_nursery() as nursery:
             try:
-                with trio.fail_after(connect_timeout):
-                    connection = await connect_websocket(
-                        nursery,
-                        host,
-                        port,
-                        resource,
-                        use_ssl=use_ssl,
-                        subprotocols=subprotocols,
-                        extra_headers=extra_headers,
-                        message_queue_size=message_queue_size,
-                        max_message_size=max_message_size,
-                        receive_buffer_size=receive_buffer_size,
-                        compression=compression,
-                        ping_interval=ping_interval,
-                        ping_timeout=ping_timeout,
+                with trio.fail_after(options.connect_timeout):
+                    connection = await _connect(
+                        nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
                     )
             except trio.TooSlowError:
                 raise ConnectionTimeout from None
             except (OSError, trio.BrokenResourceError) as exc:
                 # BrokenResourceError: the TLS handshake failed (its cause is the SSLError).
-                cause = exc.__cause__ or exc
-                raise HandshakeError(f"could not connect to {host}:{port}: {cause}") from exc
+                cause = _network_cause(exc)
+                text = _describe(cause)
+                raise HandshakeError(f"could not connect to {host}:{port}: {text}") from cause
             try:
                 yield connection
             finally:
                 with trio.CancelScope(shield=True):
                     try:
-                        with trio.fail_after(disconnect_timeout):
+                        with trio.fail_after(options.disconnect_timeout):
                             await connection.aclose()
                     except trio.TooSlowError:
                         raise DisconnectionTimeout from None
@@ -147,6 +153,29 @@ async def open_websocket(
                         nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise_single(group)
+
+
+def _network_cause(exc: BaseException) -> BaseException:
+    """The first ``OSError`` with no further cause under ``exc``: trio wraps a refused connect
+    in an ``OSError`` over a group of per-address failures, a TLS failure in
+    ``BrokenResourceError`` over the ``SSLError``."""
+    current = exc
+    for _ in range(8):  # bounded: causes do not loop, but a bug elsewhere must not hang us
+        if isinstance(current, BaseExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+        elif current.__cause__ is not None:
+            current = current.__cause__
+        else:
+            break
+    return current if isinstance(current, OSError) else exc
+
+
+def _describe(cause: BaseException) -> str:
+    """``Connection refused`` rather than trio's wording around it."""
+    errno = getattr(cause, "errno", None)
+    if isinstance(errno, int) and errno > 0 and not isinstance(cause, ssl.SSLError):
+        return os.strerror(errno)
+    return str(cause)
 
 
 def open_websocket_url(
@@ -171,13 +200,7 @@ def open_websocket_url(
             given for a ``ws:`` URL.
     """
     host, port, resource, use_ssl = _url_to_host(url, ssl_context)
-    return open_websocket(
-        host,
-        port,
-        resource,
-        use_ssl=use_ssl,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
+    options = ClientOptions(
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
         receive_buffer_size=receive_buffer_size,
@@ -187,6 +210,7 @@ def open_websocket_url(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
     )
+    return _open(host, port, resource, use_ssl, subprotocols, extra_headers, options)
 
 
 def _url_to_host(
@@ -238,6 +262,29 @@ async def connect_websocket(
         InvalidHandshake: the server's 101 response was not valid.
         OSError: DNS or socket failure.
     """
+    options = ClientOptions(
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
+        compression=compression,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    return await _connect(
+        nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
+    )
+
+
+async def _connect(
+    nursery: trio.Nursery,
+    host: str,
+    port: int,
+    resource: str,
+    use_ssl: bool | ssl.SSLContext,
+    subprotocols: Iterable[str] | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    options: ClientOptions,
+) -> StreamConnection:
     context = _ssl_context(use_ssl)
     stream: trio.abc.Stream
     if context is None:
@@ -247,19 +294,14 @@ async def connect_websocket(
             host, port, ssl_context=context, https_compatible=True
         )
     try:
-        return await wrap_client_stream(
+        return await _handshake(
             nursery,
             stream,
             _host_header(host, port),
             resource,
-            subprotocols=subprotocols,
-            extra_headers=extra_headers,
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            receive_buffer_size=receive_buffer_size,
-            compression=compression,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
+            subprotocols,
+            extra_headers,
+            options,
         )
     except BaseException:
         await trio.aclose_forcefully(stream)
@@ -282,20 +324,16 @@ async def connect_websocket_url(
 ) -> WebSocketConnection:
     """:func:`connect_websocket` for a ``ws://`` or ``wss://`` URL."""
     host, port, resource, use_ssl = _url_to_host(url, ssl_context)
-    return await connect_websocket(
-        nursery,
-        host,
-        port,
-        resource,
-        use_ssl=use_ssl,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
+    options = ClientOptions(
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
         receive_buffer_size=receive_buffer_size,
         compression=compression,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+    )
+    return await _connect(
+        nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
     )
 
 
@@ -322,7 +360,7 @@ async def wrap_client_stream(
         ConnectionRejected: the server answered with an HTTP status instead of 101.
         InvalidHandshake: the server's response was not a valid WebSocket handshake.
     """
-    options = ConnectionOptions(
+    options = ClientOptions(
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
         receive_buffer_size=receive_buffer_size,
@@ -330,61 +368,46 @@ async def wrap_client_stream(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
     )
-    deflate = compression.extension(max_message_size) if compression is not None else None
-    handshake = H11Handshake(ConnectionType.CLIENT)
-    request = Request(
-        host=host,
-        target=resource,
-        subprotocols=list(subprotocols or ()),
-        extensions=[deflate] if deflate is not None else [],
+    return await _handshake(nursery, stream, host, resource, subprotocols, extra_headers, options)
+
+
+async def _handshake(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    subprotocols: Iterable[str] | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    options: ClientOptions,
+) -> StreamConnection:
+    handshake = ClientHandshake(
+        host,
+        resource,
+        subprotocols=subprotocols or (),
         extra_headers=_copy_headers(extra_headers),
+        compression=options.compression,
+        max_message_size=options.max_message_size,
     )
-    request_headers = [(b"host", host.encode()), *list(request.extra_headers)]
-    await stream.send_all(handshake.send(request))
-    reject: RejectConnection | None = None
-    body = bytearray()
+    await stream.send_all(handshake.request)
     while True:
-        data = await stream.receive_some(options.receive_buffer_size)
-        if not data and reject is None:
-            raise InvalidHandshake("the server closed the connection during the handshake")
-        try:
-            handshake.receive_data(bytes(data))
-            for event in handshake.events():
-                if isinstance(event, AcceptConnection):
-                    proto = handshake.connection
-                    assert proto is not None
-                    negotiated = deflate if deflate is not None and deflate.enabled() else None
-                    connection = WebSocketConnection(
-                        stream,
-                        proto,
-                        path=resource,
-                        subprotocol=event.subprotocol,
-                        request_headers=request_headers,
-                        response_headers=list(event.extra_headers),
-                        message_queue_size=options.message_queue_size,
-                        max_message_size=options.max_message_size,
-                        receive_buffer_size=options.receive_buffer_size,
-                        deflate=negotiated,
-                    )
-                    options.start_connection(nursery, connection)
-                    return connection
-                if isinstance(event, RejectConnection):
-                    reject = event
-                    if not event.has_body:
-                        raise ConnectionRejected(event.status_code, tuple(event.headers), None)
-                elif isinstance(event, RejectData) and reject is not None:
-                    body += event.data
-                    if len(body) > MAX_REJECT_BODY:
-                        raise ConnectionRejected(
-                            reject.status_code, tuple(reject.headers), bytes(body)
-                        )
-                    if event.body_finished:
-                        raise ConnectionRejected(
-                            reject.status_code, tuple(reject.headers), bytes(body)
-                        )
-        except RemoteProtocolError as exc:
-            raise InvalidHandshake(f"invalid handshake response from the server: {exc}") from None
-        if not data:
-            if reject is not None:
-                raise ConnectionRejected(reject.status_code, tuple(reject.headers), bytes(body))
-            raise InvalidHandshake("the server closed the connection during the handshake")
+        data = await stream.receive_some(options.read_size)
+        accepted = handshake.receive_data(bytes(data))
+        if accepted is None:
+            continue
+        engine = Engine(
+            accepted.connection,
+            max_message_size=options.max_message_size,
+            max_frame_size=options.read_size,
+            deflate=accepted.deflate,
+        )
+        connection = StreamConnection(
+            stream,
+            engine,
+            options,
+            path=resource,
+            subprotocol=accepted.subprotocol,
+            request_headers=handshake.request_headers,
+            response_headers=accepted.response_headers,
+        )
+        connection.start(nursery, options.keepalive)
+        return connection

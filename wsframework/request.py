@@ -16,8 +16,7 @@ from .datastructures import Headers as HeaderList
 from .datastructures import QueryParams, State
 
 if TYPE_CHECKING:
-    from .base import Endpoint
-    from .connection import WebSocketConnection
+    from .interface import Endpoint, WebSocketConnection
 
 __all__ = ["HandshakeTransport", "WebSocketRequest"]
 

@@ -10,19 +10,20 @@ from typing import Any, NoReturn
 import trio
 from wsproto.connection import Connection, ConnectionType
 
-from .base import Endpoint, socket_endpoint, stream_endpoint
-from .connection import (
+from .connection import StreamConnection
+from .exceptions import ConnectionClosed, InvalidHandshake
+from .http import HTTPRequest, Response, to_response
+from .interface import Endpoint, socket_endpoint, stream_endpoint
+from .options import (
     CONN_TIMEOUT,
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
-    ConnectionOptions,
-    WebSocketConnection,
+    ServerOptions,
 )
-from .exceptions import ConnectionClosed, InvalidHandshake
-from .http import HTTPRequest, Response, to_response
 from .protocol.close import check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
+from .protocol.engine import Engine
 from .protocol.handshake import (
     HandshakeRequest,
     ServerHandshake,
@@ -38,7 +39,6 @@ logger = logging.getLogger("wsframework")
 
 Handler = Callable[[WebSocketRequest], Awaitable[None]]
 HTTPHandler = Callable[[HTTPRequest], Awaitable[Any]]
-MAX_HTTP_BODY = 2**20
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -47,7 +47,7 @@ class ConnectionTracker:
 
     def __init__(self) -> None:
         self.draining = False
-        self.connections: set[WebSocketConnection] = set()
+        self.connections: set[StreamConnection] = set()
         self.active = 0
         self._idle: trio.Event | None = None
 
@@ -98,7 +98,7 @@ class _NativeHandshake:
         self,
         stream: trio.abc.Stream,
         request: HandshakeRequest,
-        options: ConnectionOptions,
+        options: ServerOptions,
         nursery: trio.Nursery,
     ) -> None:
         self.stream = stream
@@ -115,7 +115,7 @@ class _NativeHandshake:
     def remote(self) -> Endpoint | str:
         return stream_endpoint(self.stream, local=False)
 
-    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> WebSocketConnection:
+    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> StreamConnection:
         options = self.options
         request = self.request
         deflate, ext_header = negotiate_deflate(
@@ -129,25 +129,27 @@ class _NativeHandshake:
             extensions=[deflate] if deflate is not None else None,
             trailing_data=request.trailing_data,
         )
-        connection = WebSocketConnection(
-            self.stream,
+        engine = Engine(
             proto,
+            max_message_size=options.max_message_size,
+            max_frame_size=options.read_size,
+            deflate=deflate,
+        )
+        connection = StreamConnection(
+            self.stream,
+            engine,
+            options,
             path=request.target,
             subprotocol=subprotocol,
             request_headers=request.headers,
             response_headers=response_headers,
-            message_queue_size=options.message_queue_size,
-            max_message_size=options.max_message_size,
-            receive_buffer_size=options.receive_buffer_size,
-            disconnect_timeout=options.disconnect_timeout,
-            deflate=deflate,
         )
         try:
             await self.stream.send_all(data)
         except BaseException:
             await trio.aclose_forcefully(self.stream)
             raise
-        options.start_connection(self.nursery, connection)
+        connection.start(self.nursery, options.keepalive)
         if self.tracker is not None:
             self.tracker.connections.add(connection)
         return connection
@@ -199,17 +201,18 @@ async def serve_http(
     stream: trio.abc.Stream,
     handshake: ServerHandshake,
     plain: UpgradeRequired,
-    receive_buffer_size: int,
+    options: ServerOptions,
 ) -> None:
-    """Answer a plain HTTP request with ``http_handler`` (body read first, up to 1 MiB)."""
+    """Answer a plain HTTP request with ``http_handler`` (body read first, up to
+    ``options.max_http_body``)."""
     try:
-        body = handshake.receive_body(b"", MAX_HTTP_BODY)
+        body = handshake.receive_body(b"", options.max_http_body)
         while body is None:
             try:
-                data = await stream.receive_some(receive_buffer_size)
+                data = await stream.receive_some(options.read_size)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise EOFError(str(exc)) from exc
-            body = handshake.receive_body(bytes(data), MAX_HTTP_BODY)
+            body = handshake.receive_body(bytes(data), options.max_http_body)
     except InvalidHandshake as exc:
         await send_http_response(stream, exc.status_code, [], (str(exc) + "\n").encode())
         return
@@ -234,7 +237,7 @@ async def serve_http(
 async def serve_stream(
     handler: Handler,
     stream: trio.abc.Stream,
-    options: ConnectionOptions,
+    options: ServerOptions,
     http_handler: HTTPHandler | None = None,
     tracker: ConnectionTracker | None = None,
 ) -> None:
@@ -256,7 +259,7 @@ async def serve_stream(
 async def _serve_stream(
     handler: Handler,
     stream: trio.abc.Stream,
-    options: ConnectionOptions,
+    options: ServerOptions,
     http_handler: HTTPHandler | None,
     tracker: ConnectionTracker | None,
 ) -> None:
@@ -265,12 +268,10 @@ async def _serve_stream(
         handshake = ServerHandshake()
         with trio.move_on_after(options.connect_timeout):
             try:
-                request = await read_handshake(stream, options.receive_buffer_size, handshake)
+                request = await read_handshake(stream, options.read_size, handshake)
             except UpgradeRequired as plain:
                 if http_handler is not None:
-                    await serve_http(
-                        http_handler, stream, handshake, plain, options.receive_buffer_size
-                    )
+                    await serve_http(http_handler, stream, handshake, plain, options)
                     return
                 await send_http_response(
                     stream, 426, list(plain.headers), (str(plain) + "\n").encode()
@@ -334,7 +335,7 @@ async def run_handler(
         # The server is going away: say so (1001), shielded and bounded, then go.
         connection = request.connection
         if connection is not None:
-            await connection._going_away()
+            await connection.going_away()
         raise
     except Exception:
         logger.exception("handler error on %s from %s", request.path, request.remote)
@@ -362,6 +363,12 @@ class WebSocketServer:
     Each accepted connection runs in its own task: handshake (bounded by ``connect_timeout``),
     then ``handler(request)``. A handler that raises never stops the server: its connection
     is closed with 1011 (or answered with HTTP 500 before accept) and the error is logged.
+
+    Settings come either as keywords (those of :func:`serve_websocket`) or as one
+    :class:`~wsframework.options.ServerOptions` in ``options``, not both.
+
+    Raises:
+        ValueError: no listener, a setting out of range, or both ``options`` and keywords.
     """
 
     def __init__(
@@ -379,6 +386,7 @@ class WebSocketServer:
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
         http_handler: HTTPHandler | None = None,
+        options: ServerOptions | None = None,
     ) -> None:
         if len(listeners) == 0:
             raise ValueError("Listeners must contain at least one item.")
@@ -388,7 +396,8 @@ class WebSocketServer:
         self._http_handler = http_handler
         self._tracker = ConnectionTracker()
         self._listen_scope = trio.CancelScope()
-        self.options = ConnectionOptions(
+        self.options: ServerOptions = ServerOptions.build(
+            options,
             message_queue_size=message_queue_size,
             max_message_size=max_message_size,
             receive_buffer_size=receive_buffer_size,
@@ -535,6 +544,16 @@ async def serve_websocket(
         ping_timeout: close with 1011 when a keepalive pong takes longer (defaults to
             ``ping_interval``).
     """
+    options = ServerOptions(
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
+        connect_timeout=connect_timeout,
+        disconnect_timeout=disconnect_timeout,
+        compression=compression,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
     listeners: Sequence[trio.abc.Listener[Any]]
     if ssl_context is None:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -546,14 +565,7 @@ async def serve_websocket(
         handler,
         listeners,
         handler_nursery=handler_nursery,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
+        options=options,
     )
     await server.run(task_status=task_status)
 
@@ -576,14 +588,14 @@ async def wrap_server_stream(
         InvalidHandshake: the request was malformed; it has already been answered.
         EOFError: the peer left before completing its request.
     """
-    options = ConnectionOptions(
+    options = ServerOptions(
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
         receive_buffer_size=receive_buffer_size,
         compression=compression,
     )
     try:
-        request = await read_handshake(stream, options.receive_buffer_size)
+        request = await read_handshake(stream, options.read_size)
     except InvalidHandshake as exc:
         await send_http_response(stream, exc.status_code, list(exc.headers), str(exc).encode())
         raise

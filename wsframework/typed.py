@@ -23,8 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin, overload
 
-import trio
-
 try:
     import pydantic
     from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -33,10 +31,10 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ImportError("typed messages need pydantic 2: pip install 'wsframework[typed]'") from _exc
 
 from .exceptions import ConnectionClosed, InvalidMessage
+from .interface import WebSocketConnection
 
 if TYPE_CHECKING:
-    from .base import Endpoint
-    from .connection import WebSocketConnection
+    from .interface import Endpoint
     from .protocol.close import CloseReason
 
 __all__ = [
@@ -45,6 +43,8 @@ __all__ = [
     "OnInvalid",
     "TypedConnection",
     "dump_message",
+    "receive_model",
+    "send_model",
     "validate_message",
 ]
 
@@ -177,6 +177,32 @@ def dump_message(instance: Any) -> str:
     return instance.model_dump_json()
 
 
+async def receive_model(connection: WebSocketConnection, model: type[M]) -> M:
+    """Receive one message on ``connection`` and validate it as the pydantic ``model`` (or any
+    type pydantic can validate, e.g. a discriminated union).
+
+    Cancellation and timeouts as for :meth:`~wsframework.WebSocketConnection.get_message`:
+    cancelling is safe, no message is lost; bound it with ``trio.fail_after``.
+
+    Raises:
+        ConnectionClosed: the connection is closed.
+        InvalidMessage: the message does not validate; ``errors`` lists pydantic's findings.
+    """
+    return validate_message(model, await connection.get_message())
+
+
+async def send_model(connection: WebSocketConnection, instance: Any) -> None:
+    """Send a pydantic model instance on ``connection`` as one JSON text message.
+
+    Cancellation and timeouts as for :meth:`~wsframework.WebSocketConnection.send_message`.
+
+    Raises:
+        ConnectionClosed: the connection is closed or closing.
+        TypeError: ``instance`` is not a pydantic model.
+    """
+    await connection.send_message(dump_message(instance))
+
+
 # ---------------------------------------------------------------------------- contracts
 
 
@@ -290,7 +316,7 @@ class MessageContract:
 # ---------------------------------------------------------------------------- connection
 
 
-class TypedConnection(trio.abc.AsyncResource):
+class TypedConnection(WebSocketConnection):
     """A :class:`~wsframework.WebSocketConnection` that enforces a :class:`MessageContract`.
 
     Route handlers of an App get one from ``request.accept()`` when the route declares
@@ -424,7 +450,7 @@ class TypedConnection(trio.abc.AsyncResource):
         Raises :exc:`InvalidMessage` for an invalid message (no ``on_invalid`` policy).
         Cancellation as for :meth:`get_message`.
         """
-        return await self._ws.receive_model(model)
+        return validate_message(model, await self._ws.get_message())
 
     # ------------------------------------------------------------------ pass-through
 
@@ -455,6 +481,11 @@ class TypedConnection(trio.abc.AsyncResource):
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """The wrapped connection's :meth:`~WebSocketConnection.aclose` (safe to cancel)."""
         await self._ws.aclose(code, reason)
+
+    async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """The wrapped connection's :meth:`~WebSocketConnection.going_away` (shielded, bounded
+        by 1 s: no need to cancel it or time it out)."""
+        await self._ws.going_away(code, reason)
 
     @property
     def closed(self) -> CloseReason | None:

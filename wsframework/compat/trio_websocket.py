@@ -9,7 +9,6 @@ The differences, each a defect of trio-websocket that its own docs do not promis
 
 from __future__ import annotations
 
-from ..base import Endpoint
 from ..client import (
     connect_websocket,
     connect_websocket_url,
@@ -17,7 +16,6 @@ from ..client import (
     open_websocket_url,
     wrap_client_stream,
 )
-from ..connection import WebSocketConnection
 from ..exceptions import (
     ConnectionClosed,
     ConnectionRejected,
@@ -25,6 +23,7 @@ from ..exceptions import (
     DisconnectionTimeout,
     HandshakeError,
 )
+from ..interface import Endpoint, WebSocketConnection
 from ..protocol.close import CloseReason
 from ..request import WebSocketRequest
 from ..server import WebSocketServer, serve_websocket, wrap_server_stream

@@ -1,0 +1,435 @@
+"""The connection interface both transports implement, and the parts they share.
+
+* :class:`WebSocketConnection`: what a handler or a client holds, whichever transport carries
+  it. :class:`~wsframework.connection.StreamConnection` (our own wire, server and client) and
+  :class:`~wsframework.asgi.ASGIWebSocketConnection` (an ASGI server's wire) implement all of
+  it; code written against this class runs on both.
+* :class:`MessageQueue`: the bounded queue between the task that receives from the peer and the
+  tasks that call :meth:`~WebSocketConnection.get_message`, with park/unpark instead of a
+  channel and a lock.
+* :class:`Endpoint`: one end of a TCP connection.
+
+Nothing here knows about wsproto, h11, ASGI or pydantic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from ipaddress import ip_address
+from typing import Any
+
+import trio
+
+from .exceptions import ConnectionClosed, InvalidMessage
+from .protocol.close import CloseReason
+
+__all__ = [
+    "Endpoint",
+    "Message",
+    "MessageQueue",
+    "WebSocketConnection",
+    "socket_endpoint",
+    "stream_endpoint",
+]
+
+#: A WebSocket message: ``str`` for text, ``bytes`` for binary.
+Message = str | bytes
+
+
+class Endpoint:
+    """One end of a TCP connection.
+
+    Attributes:
+        address: the IP address (:func:`ipaddress.ip_address`).
+        port: the TCP port.
+        is_ssl: whether TLS is in use.
+    """
+
+    def __init__(self, address: str | int, port: int, is_ssl: bool) -> None:
+        self.address = ip_address(address)
+        self.port = port
+        self.is_ssl = is_ssl
+
+    @property
+    def url(self) -> str:
+        """A URL for this endpoint, e.g. ``ws://127.0.0.1:8000``."""
+        scheme = "wss" if self.is_ssl else "ws"
+        if (self.port == 80 and not self.is_ssl) or (self.port == 443 and self.is_ssl):
+            port_str = ""
+        else:
+            port_str = ":" + str(self.port)
+        if self.address.version == 4:
+            return f"{scheme}://{self.address}{port_str}"
+        return f"{scheme}://[{self.address}]{port_str}"
+
+    def __repr__(self) -> str:
+        return f'Endpoint(address="{self.address}", port={self.port}, is_ssl={self.is_ssl})'
+
+
+def stream_endpoint(stream: trio.abc.Stream, *, local: bool) -> Endpoint | str:
+    """The local or remote :class:`Endpoint` of a stream, or ``repr(stream)`` when it has none."""
+    if isinstance(stream, trio.SocketStream):
+        return socket_endpoint(stream.socket, False, repr(stream), local=local)
+    if isinstance(stream, trio.SSLStream) and isinstance(
+        stream.transport_stream, trio.SocketStream
+    ):
+        return socket_endpoint(stream.transport_stream.socket, True, repr(stream), local=local)
+    return repr(stream)
+
+
+def socket_endpoint(
+    sock: Any, is_ssl: bool, fallback: str, *, local: bool = True
+) -> Endpoint | str:
+    """An :class:`Endpoint` for an IP socket's local or peer address, else ``fallback``
+    (Unix sockets, closed sockets)."""
+    try:
+        name = sock.getsockname() if local else sock.getpeername()
+    except OSError:
+        return fallback
+    if isinstance(name, tuple) and len(name) >= 2:
+        return Endpoint(name[0], name[1], is_ssl)
+    return fallback
+
+
+class MessageQueue:
+    """Received messages waiting for :meth:`WebSocketConnection.get_message`.
+
+    One producer (the task that receives from the peer) and any number of consumers. Consumers
+    park while the queue is empty; the producer parks while it is full, so it stops receiving
+    from the peer until a consumer catches up (backpressure). Nothing is ever dropped for lack of
+    room; :meth:`close` discards what is held only when asked to (a local close).
+
+    Args:
+        capacity: messages held before :meth:`put` waits. ``0`` means no buffering: :meth:`put`
+            returns only once a consumer has taken the message.
+    """
+
+    __slots__ = ("_capacity", "_handoff", "_lot", "_messages", "_producer", "reason")
+
+    def __init__(self, capacity: int) -> None:
+        self._handoff = capacity == 0
+        self._capacity = max(1, capacity)
+        self._messages: list[Message] = []  # a list: an empty deque costs 760 B
+        self._lot = trio.lowlevel.ParkingLot()  # consumers
+        self._producer: trio.lowlevel.ParkingLot | None = None  # made when the producer waits
+        #: Why the queue was closed, else ``None``.
+        self.reason: CloseReason | None = None
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @property
+    def has_room(self) -> bool:
+        """Whether :meth:`append` may be called (the queue is below capacity, not handoff)."""
+        return len(self._messages) < self._capacity and not self._handoff
+
+    def append(self, message: Message) -> None:
+        """Add a message without waiting; the caller checked :attr:`has_room`."""
+        self._messages.append(message)
+        if self._lot:
+            self._lot.unpark()
+
+    async def put(self, message: Message) -> bool:
+        """Add a message, waiting while the queue is full (and, with capacity 0, until a
+        consumer has taken it). Returns ``False``, dropping the message, if the queue closes
+        meanwhile: the connection is closing and nobody would read it.
+
+        Cancelling is safe: the message is then not queued.
+        """
+        while len(self._messages) >= self._capacity:
+            if self.reason is not None:
+                return False
+            await self._wait_for_consumer()
+        if self.reason is not None:
+            return False
+        self.append(message)
+        if self._handoff:
+            while self._messages and self.reason is None:
+                await self._wait_for_consumer()
+        return True
+
+    async def _wait_for_consumer(self) -> None:
+        if self._producer is None:
+            self._producer = trio.lowlevel.ParkingLot()
+        await self._producer.park()
+
+    async def get(self) -> Message:
+        """The next message, waiting while there is none.
+
+        Cancelling is safe: a message is only taken when this returns it.
+
+        Raises:
+            ConnectionClosed: the queue is closed and empty.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        messages = self._messages
+        while not messages:
+            if self.reason is not None:
+                raise ConnectionClosed(self.reason)
+            await self._lot.park()
+        message = messages.pop(0)
+        if self._producer:
+            self._producer.unpark()
+        return message
+
+    def pop(self) -> Message:
+        """The next message without waiting.
+
+        Raises:
+            IndexError: the queue is empty.
+        """
+        message = self._messages.pop(0)
+        if self._producer:
+            self._producer.unpark()
+        return message
+
+    async def wait(self) -> None:
+        """Park until a message arrives or the queue closes (for a consumer that also
+        receives by itself, as the ASGI connection does)."""
+        await self._lot.park()
+
+    def close(self, reason: CloseReason, *, discard: bool = False, replace: bool = False) -> None:
+        """Record why the connection closed and wake everyone; a second call does nothing
+        unless ``replace`` (a shutdown's 1001 replaces the 1006 of a cancelled reader).
+
+        Args:
+            reason: for :class:`~wsframework.ConnectionClosed` once the queue is empty.
+            discard: drop the messages still held (after a local close nobody reads them).
+            replace: record ``reason`` even if the queue was closed already.
+        """
+        if self.reason is not None and not replace:
+            return
+        self.reason = reason
+        if discard:
+            self._messages.clear()
+        self._lot.unpark_all()
+        if self._producer:
+            self._producer.unpark_all()
+
+
+class WebSocketConnection(trio.abc.AsyncResource):
+    """An open WebSocket connection: what handlers and clients hold.
+
+    You get one from :meth:`WebSocketRequest.accept() <wsframework.WebSocketRequest.accept>`
+    on a server or from :func:`~wsframework.open_websocket` and friends on a client; it is not
+    constructed directly. Two transports implement it completely: our own
+    (:class:`~wsframework.connection.StreamConnection`) and ASGI
+    (:class:`~wsframework.asgi.ASGIWebSocketConnection`, where the ASGI server owns pings).
+
+    Iterating it (``async for message in ws``) yields messages until the connection closes; a
+    normal closure (1000 or 1001) ends the loop quietly, any other raises
+    :exc:`ConnectionClosed`. Cancelling the loop is as safe as cancelling :meth:`get_message`.
+    """
+
+    __slots__ = ()
+
+    #: Numbers connections for ``str(connection)`` (``server-0``, ``client-1``, ...).
+    CONNECTION_ID = itertools.count()
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    @abstractmethod
+    def closed(self) -> CloseReason | None:
+        """(Read-only) Why the connection was or is being closed, else ``None``.
+
+        Set as soon as closing starts, by either side; ``code`` is the code actually sent (for a
+        close we started) or received (for one the peer started), 1006 for a lost connection.
+        """
+
+    @property
+    @abstractmethod
+    def is_client(self) -> bool:
+        """(Read-only) Is this a client instance?"""
+
+    @property
+    def is_server(self) -> bool:
+        """(Read-only) Is this a server instance?"""
+        return not self.is_client
+
+    @property
+    @abstractmethod
+    def local(self) -> Endpoint | str:
+        """The local endpoint of the connection (``repr`` of the transport if not TCP)."""
+
+    @property
+    @abstractmethod
+    def remote(self) -> Endpoint | str:
+        """The remote endpoint of the connection (``repr`` of the transport if not TCP)."""
+
+    @property
+    @abstractmethod
+    def path(self) -> str:
+        """The requested URL path (with the query string, as sent in the request line)."""
+
+    @property
+    @abstractmethod
+    def subprotocol(self) -> str | None:
+        """(Read-only) The negotiated subprotocol, or ``None``."""
+
+    @property
+    def handshake_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The HTTP headers the remote side sent during the handshake (lower-case names)."""
+        return self.response_headers if self.is_client else self.request_headers
+
+    @property
+    @abstractmethod
+    def request_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers of the opening handshake request."""
+
+    @property
+    @abstractmethod
+    def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers of the ``101 Switching Protocols`` response (under ASGI: the extra
+        headers we asked the server to send)."""
+
+    @property
+    @abstractmethod
+    def compression(self) -> bool:
+        """Whether permessage-deflate was negotiated (``False`` when unknown, under ASGI)."""
+
+    @property
+    @abstractmethod
+    def latency(self) -> float | None:
+        """Round-trip time in seconds of the last answered :meth:`ping`, else ``None``."""
+
+    # ------------------------------------------------------------------ messages
+
+    @abstractmethod
+    async def get_message(self) -> Message:
+        """Receive the next message: ``str`` for a text message, ``bytes`` for a binary one.
+
+        Messages the peer sent before it closed can still be read; after them this raises
+        :exc:`ConnectionClosed`. After a local :meth:`aclose`, pending messages are discarded.
+
+        Cancelling is safe: a message is only taken from the queue when this call returns it.
+        For a timeout, wrap the call in ``with trio.move_on_after(seconds):`` or
+        ``trio.fail_after``.
+
+        Raises:
+            ConnectionClosed: the connection is closed and no message is pending.
+        """
+
+    @abstractmethod
+    async def send_message(self, message: Message, *, compress: bool = True) -> None:
+        """Send one message: text for ``str``, binary for ``bytes``/``bytearray``/``memoryview``.
+
+        Args:
+            message: the payload.
+            compress: ``False`` sends this message uncompressed even when permessage-deflate is
+                on (useful for payloads that are already compressed).
+
+        Returns once the transport has taken all the bytes; if the peer reads slowly this
+        waits, which is the backpressure. Cancelling while it waits may leave a partial frame
+        on the wire, after which the connection is unusable and is closed; put a timeout on a
+        whole conversation rather than on single sends (``trio.move_on_after``).
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            MessageTypeError: ``message`` is neither text nor bytes (a ``TypeError`` and, as in
+                trio-websocket, a ``ValueError``).
+        """
+
+    @abstractmethod
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Send a ping and wait for the matching pong.
+
+        A pong also answers every earlier ping still in flight. :attr:`latency` is updated.
+
+        Args:
+            payload: at most 125 bytes, unique among pings in flight; ``None`` picks 4 random
+                bytes.
+
+        Cancelling is safe (the ping is forgotten). For a timeout use ``trio.fail_after``.
+
+        Raises:
+            ConnectionClosed: the connection is closed, or closes before the pong arrives.
+            ValueError: ``payload`` is already in flight or longer than 125 bytes.
+            RuntimeError: the transport does not let us ping (ASGI).
+        """
+
+    @abstractmethod
+    async def pong(self, payload: bytes | None = None) -> None:
+        """Send an unsolicited pong (a one-way heartbeat).
+
+        Cancelling is as for :meth:`send_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            RuntimeError: the transport does not let us pong (ASGI).
+        """
+
+    @abstractmethod
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection: send a close frame, wait for the peer's, release the transport.
+
+        Idempotent. Afterwards :meth:`get_message` and :meth:`send_message` raise
+        :exc:`ConnectionClosed` and pending messages are discarded. The wait for the peer's
+        close frame is bounded by ``disconnect_timeout``, and the transport is released even if
+        this call is cancelled, so it is safe to cancel; to bound it more tightly use
+        ``with trio.move_on_after(seconds):``.
+
+        Args:
+            code: 1000 (normal), 1001 (going away), 1002-1003, 1007-1014 or 3000-4999.
+            reason: a short text, truncated to 123 bytes of UTF-8.
+
+        Raises:
+            ValueError: ``code`` may not be sent in a close frame.
+        """
+
+    @abstractmethod
+    async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Close at once for a shutdown: send a close frame unless one was exchanged already,
+        then release the transport without waiting for the peer's answer.
+
+        Shielded and bounded by 1 s, so it works inside a cancelled scope (a server being
+        cancelled still tells its clients why) and needs no timeout of its own.
+
+        Raises:
+            ValueError: ``code`` may not be sent in a close frame.
+        """
+
+    # ------------------------------------------------------------------ helpers
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while True:
+            try:
+                message = await self.get_message()
+            except ConnectionClosed as exc:
+                if exc.reason is not None and exc.reason.code in (1000, 1001):
+                    return
+                raise
+            yield message
+
+    async def receive_json(self) -> Any:
+        """Receive one message and decode it as JSON (text or UTF-8 bytes).
+
+        Cancellation and timeouts as for :meth:`get_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            InvalidMessage: the message is not valid JSON (also a ``ValueError``).
+        """
+        message = await self.get_message()
+        try:
+            return json.loads(message)
+        except ValueError as exc:
+            error = {"type": "json_invalid", "loc": (), "msg": str(exc)}
+            raise InvalidMessage(f"message is not valid JSON: {exc}", [error], message) from None
+
+    async def send_json(self, obj: Any) -> None:
+        """Send ``obj`` encoded as JSON in one text message.
+
+        Cancellation and timeouts as for :meth:`send_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``obj`` is not JSON-serialisable.
+        """
+        await self.send_message(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))

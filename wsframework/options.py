@@ -1,0 +1,196 @@
+"""Validated settings: one object per side, built once where a server or client starts.
+
+* :class:`ServerOptions`: our own Trio server (:class:`~wsframework.WebSocketServer`,
+  :func:`~wsframework.serve_websocket`, :meth:`App.serve <wsframework.App.serve>`,
+  ``wsframework run``);
+* :class:`ClientOptions`: :func:`~wsframework.open_websocket` and the other client calls;
+* :class:`ASGIOptions`: the same App under an ASGI server (Hypercorn), where the server owns the
+  wire and only the limits that are ours remain.
+
+The public functions keep their keyword arguments (the compat module pins trio-websocket's
+signatures); each builds its options object once and passes that one value down. Defaults are
+the same on every side; where a setting means something different on one side its docstring
+says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions
+
+__all__ = [
+    "CONN_TIMEOUT",
+    "MAX_HTTP_BODY",
+    "MAX_MESSAGE_SIZE",
+    "MESSAGE_QUEUE_SIZE",
+    "RECEIVE_BYTES",
+    "ASGIOptions",
+    "ClientOptions",
+    "ConnectionOptions",
+    "ServerOptions",
+]
+
+CONN_TIMEOUT = 60.0
+MESSAGE_QUEUE_SIZE = 1
+MAX_MESSAGE_SIZE = 2**20
+RECEIVE_BYTES = 64 * 2**10
+MAX_HTTP_BODY = 2**20
+
+
+def _positive(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a number greater than 0, got {value!r}")
+
+
+def _check_queue(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"message_queue_size must be an integer >= 0, got {value!r}")
+
+
+def _check_size(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be an integer greater than 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """What every WebSocket connection of one server or client call shares.
+
+    Attributes:
+        message_queue_size: received messages held for the handler before the connection stops
+            reading the peer (backpressure). ``0`` means no buffering: the reader waits until
+            the handler has taken each message, so nothing more is read (not even a close frame)
+            meanwhile, as in trio-websocket.
+        max_message_size: a larger incoming message closes the connection with 1009.
+        receive_buffer_size: bytes per socket read (64 KiB); ``None`` means the default.
+        connect_timeout: seconds for the opening handshake (on a client: TCP, TLS and the
+            handshake together).
+        disconnect_timeout: seconds to wait for the peer's close frame when closing.
+        compression: permessage-deflate settings, ``None`` for no compression.
+        ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
+        ping_timeout: close with 1011 when a keepalive pong takes longer than this
+            (``None``: the same as ``ping_interval``).
+
+    Raises:
+        ValueError: a setting is out of range (the message names it and the value).
+    """
+
+    message_queue_size: int = MESSAGE_QUEUE_SIZE
+    max_message_size: int = MAX_MESSAGE_SIZE
+    receive_buffer_size: int | None = RECEIVE_BYTES
+    connect_timeout: float = CONN_TIMEOUT
+    disconnect_timeout: float = CONN_TIMEOUT
+    compression: DeflateOptions | None = DEFAULT_DEFLATE
+    ping_interval: float | None = None
+    ping_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_queue(self.message_queue_size)
+        _check_size("max_message_size", self.max_message_size)
+        if self.receive_buffer_size is None:
+            object.__setattr__(self, "receive_buffer_size", RECEIVE_BYTES)
+        _check_size("receive_buffer_size", self.receive_buffer_size)
+        _positive("connect_timeout", self.connect_timeout)
+        _positive("disconnect_timeout", self.disconnect_timeout)
+        _positive("ping_interval", self.ping_interval, optional=True)
+        _positive("ping_timeout", self.ping_timeout, optional=True)
+        if self.compression is not None and not isinstance(self.compression, DeflateOptions):
+            raise ValueError(
+                "compression must be a DeflateOptions or None, "
+                f"got {type(self.compression).__name__}"
+            )
+
+    @property
+    def read_size(self) -> int:
+        """:attr:`receive_buffer_size` as an ``int`` (``None`` was replaced by the default)."""
+        size = self.receive_buffer_size
+        return size if size is not None else RECEIVE_BYTES
+
+    @property
+    def keepalive(self) -> tuple[float, float] | None:
+        """``(interval, timeout)`` of the keepalive pings, or ``None`` when they are off."""
+        if self.ping_interval is None:
+            return None
+        timeout = self.ping_timeout if self.ping_timeout is not None else self.ping_interval
+        return self.ping_interval, timeout
+
+    @classmethod
+    def build(cls, options: Any = None, **settings: Any) -> Any:
+        """``options`` if given (then ``settings`` must hold only defaults), else
+        ``cls(**settings)``.
+
+        Raises:
+            ValueError: both an options object and non-default keyword settings were given.
+        """
+        if options is None:
+            return cls(**settings)
+        if not isinstance(options, cls):
+            raise TypeError(f"options must be a {cls.__name__}, got {type(options).__name__}")
+        defaults = {f.name: f.default for f in fields(cls)}
+        changed = sorted(k for k, v in settings.items() if defaults.get(k, v) != v)
+        if changed:
+            raise ValueError(
+                f"pass settings either in options= or as keywords, not both: {', '.join(changed)}"
+            )
+        return options
+
+
+@dataclass(frozen=True)
+class ServerOptions(ConnectionOptions):
+    """Settings of our own server (see :class:`ConnectionOptions` for the shared ones).
+
+    Attributes:
+        max_http_body: a plain HTTP request with a larger body is answered with 413.
+    """
+
+    max_http_body: int = MAX_HTTP_BODY
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_size("max_http_body", self.max_http_body)
+
+
+@dataclass(frozen=True)
+class ClientOptions(ConnectionOptions):
+    """Settings of a client connection (see :class:`ConnectionOptions`).
+
+    ``connect_timeout`` bounds DNS, TCP, TLS and the opening handshake together.
+    """
+
+
+@dataclass(frozen=True)
+class ASGIOptions:
+    """Settings of the ASGI transport (the App under Hypercorn or another ASGI server).
+
+    The ASGI server owns pings, compression, read sizes and the handshake timeout; these are the
+    limits left to us. Defaults are those of :class:`ServerOptions`.
+
+    Attributes:
+        message_queue_size: as in :class:`ConnectionOptions`; ``0`` means the handler's
+            ``get_message`` receives from the server itself, with nothing buffered.
+        max_message_size: a larger incoming message closes the connection with 1009.
+        receive_timeout: close with 1011 a connection that sent nothing for this many seconds
+            (the ASGI server pings but never notices a missing pong); ``None`` disables.
+        disconnect_timeout: seconds a handler's final close may take.
+        max_http_body: a plain HTTP request with a larger body is answered with 413.
+
+    Raises:
+        ValueError: a setting is out of range.
+    """
+
+    message_queue_size: int = MESSAGE_QUEUE_SIZE
+    max_message_size: int = MAX_MESSAGE_SIZE
+    receive_timeout: float | None = None
+    disconnect_timeout: float = CONN_TIMEOUT
+    max_http_body: int = MAX_HTTP_BODY
+
+    def __post_init__(self) -> None:
+        _check_queue(self.message_queue_size)
+        _check_size("max_message_size", self.max_message_size)
+        _positive("receive_timeout", self.receive_timeout, optional=True)
+        _positive("disconnect_timeout", self.disconnect_timeout)
+        _check_size("max_http_body", self.max_http_body)

@@ -1,0 +1,384 @@
+"""The sans-I/O WebSocket engine: bytes in, events out; calls in, bytes out.
+
+One :class:`Engine` per open connection, client or server, after the opening handshake. It does
+no I/O and never imports trio, so every rule below is tested synchronously, byte by byte
+(``tests/protocol/test_engine.py``); :mod:`wsframework.connection` is the Trio shell that reads
+the socket, feeds the engine and writes what it returns.
+
+What it owns:
+
+* the plain-frame fast path: whole, unfragmented, uncompressed data frames are parsed here
+  (:func:`~wsframework.protocol.frames.parse_data_frame`) while wsproto holds nothing; from the
+  first other frame on, wsproto parses, and reports every protocol error;
+* message assembly from wsproto's fragments, the ``max_message_size`` limit (1009) and UTF-8
+  (1007, through wsproto);
+* close bookkeeping (who started, what to answer) and the pings in flight.
+
+Calling contract:
+
+* Feed everything read from the peer to :meth:`Engine.receive` and iterate the generator it
+  returns. It yields each complete message (``str`` or ``bytes``) and each control event
+  (:class:`PingReceived`, :class:`PongReceived`, :class:`CloseReceived`,
+  :class:`ProtocolError`). You may pause between items (that is how backpressure works: stop
+  iterating and nothing more is parsed), but iterate it to the end before calling
+  :meth:`~Engine.receive` again. After a :class:`CloseReceived` or :class:`ProtocolError` it
+  yields nothing more, and the connection is finished once you have answered it.
+* Every method that returns bytes (:meth:`~Engine.send_message`, :meth:`~Engine.ping`,
+  :meth:`~Engine.pong`, :meth:`~Engine.close`) changes what the peer must see next: after
+  calling it you must write those bytes to the peer before the bytes of any later call, in call
+  order. Compressed messages share a compressor context, so serialise the calls with the writes.
+* Send only while :attr:`~Engine.state` is ``OPEN`` (the close answer of a
+  :class:`CloseReceived` excepted): call :meth:`~Engine.close` to start or answer a close.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+
+from ..exceptions import MessageTypeError
+from .deflate import LimitedDeflate
+from .frames import NEED_MORE, encode_data_frame, parse_data_frame
+
+__all__ = [
+    "CloseReceived",
+    "ConnectionState",
+    "Engine",
+    "Event",
+    "PingReceived",
+    "PongReceived",
+    "ProtocolError",
+]
+
+
+@dataclass(frozen=True)
+class PingReceived:
+    """The peer pinged: answer with :meth:`Engine.pong` (``payload``) while ``OPEN``."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class PongReceived:
+    """The peer ponged. ``acked`` are our pings it answers, oldest first (a pong answers its
+    ping and every ping sent before it); empty for an unsolicited pong."""
+
+    payload: bytes
+    acked: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class CloseReceived:
+    """The peer sent a close frame.
+
+    ``answer`` is true when the peer started the closing handshake: write
+    :meth:`Engine.close` (``code``, ``reason``) back, then release the transport. When false the
+    frame answered our own close and the closing handshake is complete.
+    """
+
+    code: int
+    reason: str | None
+    answer: bool
+
+
+@dataclass(frozen=True)
+class ProtocolError:
+    """The peer broke the protocol (or sent a message over the limit): fail the connection.
+
+    Write :meth:`Engine.close` (``code``, ``reason``) if :attr:`Engine.state` is still ``OPEN``,
+    then release the transport without waiting for an answer. ``code`` is 1002 (protocol
+    error), 1007 (invalid UTF-8) or 1009 (message too big).
+    """
+
+    code: int
+    reason: str | None
+
+
+#: What :meth:`Engine.receive` yields.
+Event = str | bytes | PingReceived | PongReceived | CloseReceived | ProtocolError
+
+
+class Engine:
+    """A WebSocket connection's protocol state, without I/O (see the module's calling contract).
+
+    Args:
+        proto: the wsproto connection left by the opening handshake (trailing bytes included).
+        max_message_size: a larger incoming message fails the connection with 1009.
+        max_frame_size: the largest frame the fast path parses whole (the read size); bigger
+            frames go to wsproto, which streams them.
+        deflate: the negotiated permessage-deflate extension, or ``None``.
+    """
+
+    __slots__ = (
+        "_client",
+        "_deflate",
+        "_frames",
+        "_limit",
+        "_max_message_size",
+        "_part_size",
+        "_parts",
+        "_pings",
+        "_proto",
+        "_tail",
+        "_wsproto_messages",
+    )
+
+    def __init__(
+        self,
+        proto: Connection,
+        *,
+        max_message_size: int,
+        max_frame_size: int,
+        deflate: LimitedDeflate | None = None,
+    ) -> None:
+        self._proto = proto
+        self._client = proto.client
+        self._deflate = deflate
+        self._max_message_size = max_message_size
+        self._limit = min(max_message_size, max_frame_size)
+        self._parts: list[Any] = []
+        self._part_size = 0
+        self._pings: dict[bytes, None] = {}  # in flight, in sending order
+        self._tail: bytes | bytearray = b""  # the start of a plain frame, awaiting the rest
+        self._frames, self._wsproto_messages = _adopt_wsproto(proto)
+
+    @property
+    def state(self) -> ConnectionState:
+        """``OPEN``, ``LOCAL_CLOSING`` (we sent a close), ``REMOTE_CLOSING`` (the peer did) or
+        ``CLOSED``."""
+        return self._proto.state
+
+    @property
+    def is_client(self) -> bool:
+        """Whether this is the client end (it masks what it sends)."""
+        return self._client
+
+    @property
+    def compression(self) -> bool:
+        """Whether permessage-deflate was negotiated."""
+        return self._deflate is not None
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(self, data: bytes) -> Iterator[Event]:
+        """Take ``data`` from the peer; yield the messages and events it completes.
+
+        Plain frames at the front are parsed here while wsproto is idle; from the first other
+        frame on, or a text frame that is not valid UTF-8, wsproto gets the bytes and reports
+        whatever is wrong with them. A plain frame cut off at the end waits for the next call.
+        An empty ``data`` only lets wsproto report what it already holds (the bytes that came
+        right behind the opening handshake).
+        """
+        buf: bytes | bytearray = data
+        if self._tail:
+            # Grow the partial frame in place: a peer trickling a frame byte by byte costs
+            # linear, not quadratic, copying.
+            tail = self._tail
+            self._tail = b""
+            if isinstance(tail, bytes):
+                tail = bytearray(tail)
+            tail += data
+            buf = tail
+        elif not data or not self._wsproto_idle():
+            if data:
+                self._proto.receive_data(data)
+            yield from self._wsproto_events()
+            return
+        masked = not self._client
+        limit = self._limit
+        pos = 0
+        while self._proto.state is ConnectionState.OPEN:
+            end, text, payload = parse_data_frame(buf, pos, masked, limit)
+            if end < 0:
+                if end == NEED_MORE:
+                    self._tail = buf[pos:] if pos else buf
+                    return
+                break
+            if text:
+                try:
+                    message: str | bytes = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    break  # wsproto fails the connection with 1007
+            else:
+                message = payload
+            pos = end
+            yield message
+        if pos or buf is not data:
+            data = bytes(buf[pos:])
+            if not data:
+                return
+        self._proto.receive_data(data)
+        yield from self._wsproto_events()
+
+    def _wsproto_idle(self) -> bool:
+        """Whether wsproto holds nothing: no bytes, no frame or message begun, no events."""
+        frames = self._frames
+        return (
+            frames is not None
+            and frames.header is None
+            and not frames.buffer.buffer
+            and self._wsproto_messages.opcode is None
+            and not self._proto._events
+            and self._proto.state is ConnectionState.OPEN
+        )
+
+    def _wsproto_events(self) -> Iterator[Event]:
+        """Translate wsproto's events; stop after the first close or failure."""
+        limit = self._max_message_size
+        for event in self._proto.events():
+            if isinstance(event, Message):
+                data = event.data
+                size = len(data)
+                if size * 4 > limit and isinstance(data, str):
+                    size = len(data.encode("utf-8", "surrogatepass"))  # limits count bytes
+                if event.message_finished and not self._parts:
+                    if size > limit:
+                        yield self._too_big()
+                        return
+                    yield data
+                    continue
+                if isinstance(data, str) and size == len(data):
+                    size = len(data.encode("utf-8", "surrogatepass"))
+                self._part_size += size
+                if self._part_size > limit:
+                    yield self._too_big()
+                    return
+                self._parts.append(data)
+                if event.message_finished:
+                    joiner = "" if isinstance(event, TextMessage) else b""
+                    message = joiner.join(self._parts)
+                    self._parts = []
+                    self._part_size = 0
+                    yield message
+            elif isinstance(event, Ping):
+                yield PingReceived(bytes(event.payload))
+            elif isinstance(event, Pong):
+                yield PongReceived(bytes(event.payload), self._acked(bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                yield self._on_close(event)
+                return
+
+    def _too_big(self) -> ProtocolError:
+        self._parts = []
+        self._part_size = 0
+        return ProtocolError(1009, f"message exceeds {self._max_message_size} bytes")
+
+    def _on_close(self, event: CloseConnection) -> CloseReceived | ProtocolError:
+        state = self._proto.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            return CloseReceived(int(event.code), event.reason or None, answer=True)
+        if state is ConnectionState.CLOSED:
+            return CloseReceived(int(event.code), event.reason or None, answer=False)
+        # wsproto reports a frame it could not parse as a close event in state OPEN (or
+        # LOCAL_CLOSING): the peer broke the protocol.
+        return ProtocolError(int(event.code), event.reason or None)
+
+    def _acked(self, payload: bytes) -> tuple[bytes, ...]:
+        if payload not in self._pings:
+            return ()
+        acked = []
+        for key in list(self._pings):
+            del self._pings[key]
+            acked.append(key)
+            if key == payload:
+                break
+        return tuple(acked)
+
+    # ------------------------------------------------------------------ sending
+
+    def send_message(self, message: str | bytes, compress: bool = True) -> tuple[bytes, bytes]:
+        """The bytes of one message, as ``(head, body)``: write ``head`` then ``body``.
+
+        Uncompressed messages are framed here, their payload kept apart (never copied, for
+        servers); compressed ones go through wsproto (``body`` is then empty).
+
+        Raises:
+            MessageTypeError: ``message`` is neither text nor bytes.
+        """
+        if isinstance(message, str):
+            if self._deflate is not None and compress:
+                return self._proto.send(TextMessage(data=message)), b""
+            return encode_data_frame(message.encode("utf-8"), True, self._client)
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            if self._deflate is not None and compress:
+                return self._proto.send(BytesMessage(data=bytes(message))), b""
+            return encode_data_frame(bytes(message), False, self._client)
+        raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+
+    def ping(self, payload: bytes | None = None) -> tuple[bytes, bytes]:
+        """Register a ping in flight; ``(payload, frame)``. ``None`` picks 4 random bytes.
+
+        Call only while :attr:`state` is ``OPEN``.
+
+        Raises:
+            ValueError: ``payload`` is already in flight or longer than 125 bytes.
+        """
+        if payload is None:
+            payload = struct.pack("!I", random.getrandbits(32))
+            while payload in self._pings:
+                payload = struct.pack("!I", random.getrandbits(32))
+        payload = bytes(payload)
+        if payload in self._pings:
+            raise ValueError(f"Payload value {payload!r} is already in flight.")
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        frame = self._proto.send(Ping(payload=payload))
+        self._pings[payload] = None
+        return payload, frame
+
+    def forget_ping(self, payload: bytes) -> None:
+        """Stop waiting for the pong of ``payload`` (its ping was cancelled or failed)."""
+        self._pings.pop(payload, None)
+
+    def pong(self, payload: bytes = b"") -> bytes:
+        """A pong frame: the answer to a :class:`PingReceived`, or unsolicited; ``b""`` once
+        the connection is no longer ``OPEN``."""
+        if self._proto.state is not ConnectionState.OPEN:
+            return b""
+        return self._proto.send(Pong(payload=payload))
+
+    def close(self, code: int, reason: str | None = None) -> bytes:
+        """The close frame that starts (``OPEN``) or answers (``REMOTE_CLOSING``) a close;
+        ``b""`` when a close frame was already sent."""
+        state = self._proto.state
+        if state is not ConnectionState.OPEN and state is not ConnectionState.REMOTE_CLOSING:
+            return b""
+        return self._proto.send(CloseConnection(code=code, reason=reason))
+
+
+class _EventQueue(list[Any]):
+    """What wsproto needs of its event deque (``append``, ``popleft``, truth), in 56 bytes.
+
+    wsproto queues an event there only when told the transport closed; an empty ``deque``
+    costs 760 bytes per connection, more than anything else wsproto keeps for an idle one.
+    """
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def _adopt_wsproto(proto: Connection) -> tuple[Any, Any]:
+    """Slim down a new wsproto connection; return its frame and message decoders.
+
+    The plain-frame fast path checks that the decoders are idle before it parses frames
+    itself. These are wsproto internals (stable from 1.2 to 1.3); ``tests/protocol/`` checks
+    they are where this expects them, so a wsproto release that moves them fails the tests
+    instead of quietly losing the fast path.
+    """
+    events = getattr(proto, "_events", None)
+    if events is not None and not isinstance(events, _EventQueue):
+        proto._events = _EventQueue(events)  # type: ignore[assignment]
+    frame_protocol = getattr(proto, "_proto", None)
+    frames = getattr(frame_protocol, "_frame_decoder", None)
+    messages = getattr(frame_protocol, "_message_decoder", None)
+    if frames is None or messages is None:  # pragma: no cover - a wsproto we do not know
+        return None, None
+    return frames, messages
