@@ -18,29 +18,29 @@ Guards against what Hypercorn 0.18's trio worker does not do for us:
 * the worker pings but never notices a missing pong: ``receive_timeout`` closes a connection
   that sent nothing for that long with 1011.
 
-Never imports wsproto: the ASGI server does the protocol.
+Never imports wsproto, h11, the native server or the App: the ASGI server does the protocol, and
+the application is reached through :class:`ASGIApplication` (which the App satisfies), so the
+Hypercorn path loads none of our own wire code.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import trio
 
 from .exceptions import ConnectionClosed, MessageTypeError
+from .handling import run_handler
 from .http import HTTPRequest, Response, to_response
 from .interface import Endpoint, MessageQueue, WebSocketConnection
 from .options import ASGIOptions
 from .protocol.close import CloseReason, check_close_code
 from .request import WebSocketRequest
-from .server import run_handler
 
-if TYPE_CHECKING:
-    from .app import App
-
-__all__ = ["ASGIHandshake", "ASGIWebSocketConnection", "asgi_app"]
+__all__ = ["ASGIApplication", "ASGIHandshake", "ASGIWebSocketConnection", "asgi_app"]
 
 logger = logging.getLogger("wsframework")
 
@@ -52,6 +52,31 @@ Headers = list[tuple[bytes, bytes]]
 
 _YIELD_EVERY = 16
 CLOSE_TIMEOUT = 1.0
+
+
+class ASGIApplication(Protocol):
+    """What :func:`asgi_app` needs from an application; :class:`~wsframework.App` has it.
+
+    The seam between this transport and the framework above it: the transport builds requests
+    and calls these, and never imports the App.
+    """
+
+    @property
+    def asgi_options(self) -> ASGIOptions:
+        """The limits of this transport (queue and message sizes, timeouts, body size)."""
+        ...
+
+    async def handle_websocket(self, request: WebSocketRequest) -> None:
+        """Handle one WebSocket handshake and its connection (see :func:`run_handler`)."""
+        ...
+
+    async def handle_http(self, request: HTTPRequest) -> Any:
+        """Answer one plain HTTP request: anything :func:`~wsframework.http.to_response` takes."""
+        ...
+
+    def lifespan_context(self) -> AbstractAsyncContextManager[Any]:
+        """Startup on entry, shutdown on exit."""
+        ...
 
 
 def _endpoint(value: Any) -> Endpoint | str:
@@ -413,8 +438,15 @@ class ASGIHandshake:
             await self.send({"type": "websocket.close", "code": 1000})
 
 
-async def asgi_app(app: App, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one ASGI call for ``app``."""
+async def asgi_app(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one ASGI call for ``app`` (``App.__call__`` is this).
+
+    The ASGI server cancels it to stop: a WebSocket connection is then closed with 1001
+    (shielded, bounded by 1 s), an HTTP request gets no answer, the lifespan runs its shutdown.
+
+    Raises:
+        ValueError: the scope type is not ``websocket``, ``http`` or ``lifespan``.
+    """
     kind = scope["type"]
     if kind == "websocket":
         await _websocket(app, scope, receive, send)
@@ -426,7 +458,7 @@ async def asgi_app(app: App, scope: Scope, receive: Receive, send: Send) -> None
         raise ValueError(f"unsupported ASGI scope type {kind!r}")
 
 
-async def _websocket(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+async def _websocket(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:
     event = await receive()
     if event.get("type") != "websocket.connect":  # pragma: no cover - the spec guarantees it
         return
@@ -447,7 +479,7 @@ async def _websocket(app: App, scope: Scope, receive: Receive, send: Send) -> No
             nursery.cancel_scope.cancel()
 
 
-async def _http(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+async def _http(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:
     body = bytearray()
     while True:
         event = await receive()
@@ -484,7 +516,7 @@ async def _send_response(send: Send, response: Response, *, head: bool) -> None:
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-async def _lifespan(app: App, scope: Scope, receive: Receive, send: Send) -> None:
+async def _lifespan(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:
     event = await receive()
     if event["type"] != "lifespan.startup":  # pragma: no cover - the spec guarantees it
         return

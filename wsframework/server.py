@@ -11,7 +11,8 @@ import trio
 from wsproto.connection import Connection, ConnectionType
 
 from .connection import StreamConnection
-from .exceptions import ConnectionClosed, InvalidHandshake
+from .exceptions import InvalidHandshake
+from .handling import Handler, run_handler
 from .http import HTTPRequest, Response, to_response
 from .interface import Endpoint, socket_endpoint, stream_endpoint
 from .options import (
@@ -37,7 +38,6 @@ __all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
 
 logger = logging.getLogger("wsframework")
 
-Handler = Callable[[WebSocketRequest], Awaitable[None]]
 HTTPHandler = Callable[[HTTPRequest], Awaitable[Any]]
 Headers = list[tuple[bytes, bytes]]
 
@@ -320,41 +320,6 @@ async def _serve_stream(
         finally:
             if tracker is not None and ws_request.connection is not None:
                 tracker.connections.discard(ws_request.connection)
-
-
-async def run_handler(
-    handler: Handler, request: WebSocketRequest, disconnect_timeout: float
-) -> None:
-    """Call the handler; map its failure to 1011 or HTTP 500; close what it left open."""
-    try:
-        await handler(request)
-    except ConnectionClosed as exc:
-        # A handler that lets "the connection is closed" escape ended normally enough.
-        logger.debug("handler on %s ended by its closed connection: %r", request.path, exc)
-    except trio.Cancelled:
-        # The server is going away: say so (1001), shielded and bounded, then go.
-        connection = request.connection
-        if connection is not None:
-            await connection.going_away()
-        raise
-    except Exception:
-        logger.exception("handler error on %s from %s", request.path, request.remote)
-        connection = request.connection
-        if connection is not None:
-            with trio.move_on_after(disconnect_timeout):
-                await connection.aclose(1011, "internal server error")
-        elif request.handshake_state == "pending":
-            await request.reject(500, body=b"Internal Server Error\n")
-    finally:
-        if request.handshake_state == "pending":
-            with trio.CancelScope(shield=True):
-                await request.reject(
-                    403, body=b"The handler did not accept the WebSocket connection.\n"
-                )
-        connection = request.connection
-        if connection is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(disconnect_timeout):
-                await connection.aclose()
 
 
 class WebSocketServer:
