@@ -34,7 +34,7 @@ import trio
 
 from .exceptions import ConnectionClosed, MessageTypeError
 from .handling import run_handler
-from .http import HTTPRequest, Response, to_response
+from .http import HTTPAnswer, HTTPRequest, body_too_large, respond_http
 from .interface import Endpoint, MessageQueue, WebSocketConnection
 from .options import ASGIOptions
 from .protocol.close import CloseReason, check_close_code
@@ -480,14 +480,16 @@ async def _websocket(app: ASGIApplication, scope: Scope, receive: Receive, send:
 
 
 async def _http(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:
+    limit = app.asgi_options.max_http_body
     body = bytearray()
     while True:
         event = await receive()
         if event["type"] == "http.disconnect":
             return
         body += event.get("body", b"")
-        if len(body) > 2**20:
-            await _send_response(send, Response("Request body too large\n", 413), head=False)
+        if len(body) > limit:
+            request_line = f"{scope.get('method', 'GET')} {_target(scope)}"
+            await _send_answer(send, body_too_large(request_line, limit))
             return
         if not event.get("more_body", False):
             break
@@ -500,20 +502,14 @@ async def _http(app: ASGIApplication, scope: Scope, receive: Receive, send: Send
         (client[0], int(client[1])) if client else None,
     )
     request._route_path = _route_path(scope)
-    try:
-        response = to_response(await app.handle_http(request))
-    except Exception:
-        logger.exception("HTTP handler error on %s %s", request.method, request.path)
-        response = Response("Internal Server Error\n", 500)
-    await _send_response(send, response, head=request.method == "HEAD")
+    await _send_answer(send, await respond_http(app.handle_http, request))
 
 
-async def _send_response(send: Send, response: Response, *, head: bool) -> None:
-    body = response.body_bytes()
-    headers = response.raw_headers()
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+async def _send_answer(send: Send, answer: HTTPAnswer) -> None:
+    await send(
+        {"type": "http.response.start", "status": answer.status_code, "headers": answer.headers}
+    )
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 async def _lifespan(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,17 +2,39 @@
 
 A plain HTTP route returns ``str`` (text/plain), ``bytes`` (application/octet-stream), a
 JSON-able ``dict``/``list`` (application/json), ``None`` (204) or a :class:`Response`.
+
+Both transports answer plain HTTP the same way: each reads the request (its body up to
+``max_http_body``) and writes the answer on its own wire, and between the two calls
+:func:`respond_http`, which runs the handler and decides the answer: the 500 for a handler that
+raises (logged), ``HEAD`` (no body, the ``Content-Length`` of the ``GET`` answer kept). A body
+over the limit is answered with :func:`body_too_large`. Nothing here does I/O beyond calling the
+handler.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .datastructures import Headers, QueryParams, State
 
-__all__ = ["HTMLResponse", "HTTPRequest", "JSONResponse", "Response", "to_response"]
+__all__ = [
+    "HTMLResponse",
+    "HTTPAnswer",
+    "HTTPHandler",
+    "HTTPRequest",
+    "JSONResponse",
+    "Response",
+    "body_too_large",
+    "render",
+    "respond_http",
+    "to_response",
+]
+
+logger = logging.getLogger("wsframework")
 
 
 @dataclass
@@ -131,3 +153,68 @@ class HTTPRequest:
 
     def __repr__(self) -> str:
         return f"<HTTPRequest {self.method} {self.path!r}>"
+
+
+#: ``async def handler(request: HTTPRequest)`` returning anything :func:`to_response` takes.
+HTTPHandler = Callable[[HTTPRequest], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class HTTPAnswer:
+    """An HTTP answer as a transport writes it.
+
+    Attributes:
+        status_code: the HTTP status.
+        headers: lower-case byte pairs, ``Content-Type`` (when there is a body) and
+            ``Content-Length`` included.
+        body: the bytes to send; empty for a ``HEAD`` request, whose ``Content-Length`` still
+            gives the length of the body a ``GET`` would get.
+    """
+
+    status_code: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def render(response: Response, *, head: bool = False) -> HTTPAnswer:
+    """The answer for ``response``; ``head=True`` drops the body and keeps its length.
+
+    A ``Content-Length`` header set on the response is kept as it is.
+    """
+    body = response.body_bytes()
+    headers = response.raw_headers()
+    if not any(name == b"content-length" for name, _ in headers):
+        headers.append((b"content-length", str(len(body)).encode()))
+    return HTTPAnswer(response.status_code, headers, b"" if head else body)
+
+
+def body_too_large(request_line: str, limit: int) -> HTTPAnswer:
+    """The 413 answer to a request whose body is over ``limit`` bytes (logged at INFO).
+
+    Args:
+        request_line: method and target, e.g. ``"POST /upload"``, for the log.
+        limit: the transport's ``max_http_body``.
+    """
+    logger.info("refused %s: the request body is over %d bytes", request_line, limit)
+    text = f"Request body too large: the limit is {limit} bytes.\n"
+    return render(Response(text, 413))
+
+
+async def respond_http(handler: HTTPHandler, request: HTTPRequest) -> HTTPAnswer:
+    """Run ``handler(request)`` and turn what it returned into the answer to write.
+
+    A handler that raises, or returns something :func:`to_response` refuses, gets a logged
+    ``500 Internal Server Error``; for ``HEAD`` the body is dropped and its length kept.
+
+    Cancelling it cancels the handler (and the transport then writes nothing); for a timeout,
+    wrap it in ``trio.move_on_after``. Only ``BaseException`` that is not an ``Exception``
+    (cancellation, ``KeyboardInterrupt``) propagates.
+    """
+    try:
+        response = to_response(await handler(request))
+    except Exception:
+        logger.exception(
+            "HTTP handler error on %s %s from %s", request.method, request.path, request.client
+        )
+        response = Response("Internal Server Error\n", 500)
+    return render(response, head=request.method == "HEAD")

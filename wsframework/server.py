@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import trio
@@ -13,7 +13,7 @@ from wsproto.connection import Connection, ConnectionType
 from .connection import StreamConnection
 from .exceptions import InvalidHandshake
 from .handling import Handler, run_handler
-from .http import HTTPRequest, Response, to_response
+from .http import HTTPHandler, HTTPRequest, Response, body_too_large, render, respond_http
 from .interface import Endpoint, socket_endpoint, stream_endpoint
 from .options import (
     CONN_TIMEOUT,
@@ -38,7 +38,6 @@ __all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
 
 logger = logging.getLogger("wsframework")
 
-HTTPHandler = Callable[[HTTPRequest], Awaitable[Any]]
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -204,7 +203,10 @@ async def serve_http(
     options: ServerOptions,
 ) -> None:
     """Answer a plain HTTP request with ``http_handler`` (body read first, up to
-    ``options.max_http_body``)."""
+    ``options.max_http_body``; a larger one gets 413), then close the stream.
+
+    Cancelling it cancels the handler; the stream is closed without an answer.
+    """
     try:
         body = handshake.receive_body(b"", options.max_http_body)
         while body is None:
@@ -214,7 +216,11 @@ async def serve_http(
                 raise EOFError(str(exc)) from exc
             body = handshake.receive_body(bytes(data), options.max_http_body)
     except InvalidHandshake as exc:
-        await send_http_response(stream, exc.status_code, [], (str(exc) + "\n").encode())
+        if exc.status_code == 413:
+            answer = body_too_large(f"{plain.method} {plain.target}", options.max_http_body)
+        else:
+            answer = render(Response(str(exc) + "\n", exc.status_code))
+        await send_http_response(stream, answer.status_code, answer.headers, answer.body)
         return
     except EOFError:
         await trio.aclose_forcefully(stream)
@@ -223,15 +229,11 @@ async def serve_http(
     client = None if isinstance(remote, str) else (str(remote.address), remote.port)
     request = HTTPRequest(plain.method, plain.target, plain.request_headers, body, client)
     try:
-        response = to_response(await http_handler(request))
-    except Exception:
-        logger.exception("HTTP handler error on %s %s from %s", plain.method, plain.target, remote)
-        response = Response("Internal Server Error\n", 500)
-    payload = b"" if plain.method == "HEAD" else response.body_bytes()
-    headers = response.raw_headers()
-    if plain.method == "HEAD":
-        headers.append((b"content-length", str(len(response.body_bytes())).encode()))
-    await send_http_response(stream, response.status_code, headers, payload)
+        answer = await respond_http(http_handler, request)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    await send_http_response(stream, answer.status_code, answer.headers, answer.body)
 
 
 async def serve_stream(
