@@ -27,6 +27,7 @@ from wsframework import App, ConnectionClosed, WebSocketRequest
 from wsframework.http import HTTPRequest, Response
 from wsframework.middleware import AccessLog, OriginAllowlist, TokenAuth
 from wsframework.options import ServerOptions
+from wsframework.routing import Route
 from wsframework.server import serve_stream
 
 from .peers import ScriptedPeer, stream_pair
@@ -566,3 +567,53 @@ async def test_typed_route_default_policy_closes_1007(nursery: trio.Nursery) -> 
     with trio.fail_after(5):
         await done.wait()
     assert raised and raised[0].reason is not None and raised[0].reason.code == 1007
+
+
+@pytest.mark.parametrize(
+    ("app_root", "request_root", "url", "routed"),
+    [
+        ("", "", "/api/echo", "/api/echo"),
+        ("/api", "", "/api/echo", "/echo"),
+        ("/api", "", "/api", "/"),
+        ("/api", "", "/apix/echo", "/apix/echo"),  # not under the prefix: routed as it is
+        ("/api", "/v2", "/v2/echo", "/echo"),  # the server's root_path wins
+        ("", "/v2", "/v2/echo", "/echo"),
+    ],
+)
+def test_route_path_strips_the_mount_prefix(
+    app_root: str, request_root: str, url: str, routed: str
+) -> None:
+    app = App(root_path=app_root)
+    request = HTTPRequest("GET", url + "?q=1", [], root_path=request_root)
+    assert app.route_path(request) == routed
+
+
+async def test_app_root_path_on_our_own_server(nursery: trio.Nursery) -> None:
+    app = App(root_path="/api")
+
+    @app.websocket("/echo")
+    async def echo(request: WebSocketRequest) -> None:
+        await request.accept()
+
+    @app.http("/health")
+    async def health(request: HTTPRequest) -> str:
+        return "ok"
+
+    _, event = await open_ws(nursery, app, "/api/echo")
+    assert isinstance(event, AcceptConnection)
+    response, body = await http(nursery, app, "GET", "/api/health")
+    assert (response.status_code, body) == (200, b"ok")
+
+
+async def test_plain_route_added_by_hand_is_a_logged_500(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = App()
+
+    async def handler(request: WebSocketRequest) -> None:
+        await request.accept()
+
+    app.router.add(Route("/raw", handler))
+    _, event = await open_ws(nursery, app, "/raw")
+    assert isinstance(event, RejectConnection) and event.status_code == 500
+    assert "route '/raw' is a plain Route: add WebSocket routes with" in caplog.text

@@ -32,7 +32,7 @@ from .asgi import Receive, Scope, Send, asgi_app
 from .datastructures import State
 from .http import HTTPRequest, Response
 from .options import ASGIOptions
-from .request import WebSocketRequest
+from .request import BaseRequest, WebSocketRequest, WebSocketRoute
 from .routing import Route, Router
 from .server import WebSocketServer
 
@@ -58,9 +58,9 @@ class App:
         lifespan: ``lifespan(app)`` returning an async context manager entered at startup and
             left at shutdown (after the ``on_startup`` / before the ``on_shutdown`` hooks).
         middleware: middleware to install, outermost first.
-        root_path: a prefix the app is mounted under behind a proxy (``/api``); stripped from
-            request paths before routing by our own server. Under ASGI the scope's
-            ``root_path`` is used instead.
+        root_path: a prefix the app is mounted under behind a proxy (``/api``), stripped from
+            request paths before routing (see :meth:`route_path`). A ``root_path`` the server
+            states (an ASGI scope's) takes its place.
         asgi_options: limits for the ASGI transport (queue size, message size, receive
             timeout); see :class:`~wsframework.options.ASGIOptions`.
 
@@ -129,14 +129,17 @@ class App:
             from .typed import MessageContract
 
             contract = MessageContract(receive=receive, send=send, on_invalid=on_invalid)
-        options = {
-            "subprotocols": tuple(subprotocols),
-            "subprotocol_required": subprotocol_required,
-            "contract": contract,
-        }
 
         def decorator(func: F) -> F:
-            self.router.add(Route(path, func, name=name, kind="websocket", options=options))
+            route = WebSocketRoute(
+                path,
+                func,
+                name=name,
+                subprotocols=subprotocols,
+                subprotocol_required=subprotocol_required,
+                contract=contract,
+            )
+            self.router.add(route)
             return func
 
         return decorator
@@ -303,26 +306,36 @@ class App:
         """The native server's handler: route, run middleware and the handler.
 
         Pass it to :func:`serve_websocket` (``serve_websocket(app.handle_websocket, ...)``) or
-        use :meth:`serve`.
+        use :meth:`serve`. Cancelling it cancels the handler (the caller,
+        :func:`~wsframework.handling.run_handler`, then closes with 1001).
+
+        Raises:
+            TypeError: the matched route is a plain :class:`~wsframework.routing.Route` that
+                was added to :attr:`router` by hand (WebSocket routes are
+                :class:`~wsframework.request.WebSocketRoute` objects).
         """
-        path = self._path_for(request._route_path, request.url_path)
-        match = self.router.match(path, "websocket")
-        if match.route is None:
+        match = self.router.match(self.route_path(request), "websocket")
+        route = match.route
+        if route is None:
             body = b"Not Found\n"
             if match.other_kind:
                 body = b"Not Found: this path serves plain HTTP, not WebSocket.\n"
             await request.reject(404, body=body)
             return
-        route = match.route
+        if not isinstance(route, WebSocketRoute):
+            raise TypeError(
+                f"route {route.template!r} is a plain Route: add WebSocket routes with "
+                "@app.websocket(...) or as a WebSocketRoute"
+            )
         request.app = self
         request.route = route
         request.path_params = match.params
-        subprotocols: tuple[str, ...] = route.options["subprotocols"]
-        request._preferred = subprotocols
-        if route.options["subprotocol_required"] and not any(
-            p in request.proposed_subprotocols for p in subprotocols
+        if (
+            route.subprotocol_required
+            and route.choose_subprotocol(request.proposed_subprotocols) is None
         ):
-            text = f"This endpoint requires a subprotocol: one of {', '.join(subprotocols)}\n"
+            wanted = ", ".join(route.subprotocols)
+            text = f"This endpoint requires a subprotocol: one of {wanted}\n"
             await request.reject(400, body=text.encode())
             return
         chain = self._chain
@@ -330,10 +343,13 @@ class App:
             chain = self._chain = self._build_chain()
         await chain(request)
 
-    def _path_for(self, route_path: str | None, url_path: str) -> str:
-        if route_path is not None:
-            return route_path
-        root = self.root_path
+    def route_path(self, request: BaseRequest) -> str:
+        """The path the router matches for ``request``: its :attr:`~BaseRequest.url_path`
+        without the mount prefix, which is the request's ``root_path`` (given by an ASGI
+        server) or else this app's :attr:`root_path`. A path outside the prefix is routed as
+        it is."""
+        root = request.root_path or self.root_path
+        url_path = request.url_path
         if root and (url_path == root or url_path.startswith(root + "/")):
             return url_path[len(root) :] or "/"
         return url_path
@@ -350,11 +366,8 @@ class App:
 
     async def _call_endpoint(self, request: WebSocketRequest) -> None:
         route = request.route
-        contract = route.options["contract"]
-        if contract is not None:
-            from .typed import TypedConnection
-
-            request._wrap = lambda ws: TypedConnection(ws, contract)
+        if route is None:
+            raise RuntimeError("a middleware cleared request.route: the App has no handler to call")
         try:
             await route.endpoint(request)
         except Exception as exc:
@@ -378,8 +391,7 @@ class App:
 
     async def handle_http(self, request: HTTPRequest) -> Any:
         """The native server's plain HTTP handler: 404, 405 or the route's answer."""
-        path = self._path_for(request._route_path, request.url_path)
-        match = self.router.match(path, "http", method=request.method)
+        match = self.router.match(self.route_path(request), "http", method=request.method)
         if match.route is None:
             if match.other_kind:
                 return Response(

@@ -88,15 +88,6 @@ def _endpoint(value: Any) -> Endpoint | str:
     return "unknown"
 
 
-def _route_path(scope: Scope) -> str:
-    """The path to route on: the scope's path without the ``root_path`` prefix."""
-    path: str = scope.get("path", "/")
-    root = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :] or "/"
-    return path
-
-
 def _target(scope: Scope) -> str:
     raw = scope.get("raw_path")
     path = raw.decode("latin-1") if raw else scope.get("path", "/")
@@ -470,8 +461,8 @@ async def _websocket(app: ASGIApplication, scope: Scope, receive: Receive, send:
             path=_target(scope),
             headers=[(bytes(k), bytes(v)) for k, v in scope.get("headers", ())],
             subprotocols=scope.get("subprotocols", ()),
+            root_path=scope.get("root_path", ""),
         )
-        request._route_path = _route_path(scope)
         try:
             # run_handler closes with 1001 (shielded, bounded) if the server cancels us.
             await run_handler(app.handle_websocket, request, options.disconnect_timeout)
@@ -500,8 +491,8 @@ async def _http(app: ASGIApplication, scope: Scope, receive: Receive, send: Send
         [(bytes(k), bytes(v)) for k, v in scope.get("headers", ())],
         bytes(body),
         (client[0], int(client[1])) if client else None,
+        root_path=scope.get("root_path", ""),
     )
-    request._route_path = _route_path(scope)
     await _send_answer(send, await respond_http(app.handle_http, request))
 
 

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .datastructures import Headers, QueryParams, State
+from .request import BaseRequest
+from .routing import Route
 
 __all__ = [
     "HTMLResponse",
@@ -98,17 +99,17 @@ def to_response(value: Any) -> Response:
     )
 
 
-class HTTPRequest:
+class HTTPRequest(BaseRequest):
     """A plain HTTP request, as a ``@app.http`` handler receives it.
+
+    Besides what every request has (:class:`~wsframework.request.BaseRequest`: ``path``,
+    ``headers``, ``url_path``, ``query_params``, ``cookies``, ``root_path``, ``state``,
+    ``path_params``, ``app``):
 
     Attributes:
         method: ``GET``, ``HEAD``, ...
-        path: the request target (path and query string).
-        headers: the headers (list of byte pairs, case-insensitive ``str`` lookup).
         body: the request body (bounded; a larger one is refused with 413).
-        client: ``(host, port)`` or ``None``.
-        path_params: typed path parameters of the matched route.
-        app: the App (or ``None``).
+        route: the matched route (set by the App), else ``None``.
     """
 
     def __init__(
@@ -118,30 +119,19 @@ class HTTPRequest:
         headers: list[tuple[bytes, bytes]],
         body: bytes = b"",
         client: tuple[str, int] | None = None,
+        *,
+        root_path: str = "",
     ) -> None:
+        super().__init__(path, headers, root_path=root_path)
         self.method = method
-        self.path = path
-        self.headers = Headers(headers)
         self.body = body
-        self.client = client
-        self.path_params: dict[str, Any] = {}
-        self.app: Any = None
-        self.route: Any = None
-        self.state = State()
-        #: The path to route on when it differs from :attr:`url_path` (ASGI ``root_path``).
-        self._route_path: str | None = None
+        self._client = client
+        self.route: Route | None = None
 
     @property
-    def url_path(self) -> str:
-        """The percent-decoded path without the query string."""
-        from urllib.parse import unquote
-
-        return unquote(self.path.partition("?")[0])
-
-    @property
-    def query_params(self) -> QueryParams:
-        """The query string's parameters."""
-        return QueryParams(self.path.partition("?")[2])
+    def client(self) -> tuple[str, int] | None:
+        """The client's ``(host, port)``, or ``None`` when not on TCP."""
+        return self._client
 
     def json(self) -> Any:
         """The body decoded as JSON.

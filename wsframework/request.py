@@ -1,24 +1,40 @@
-"""WebSocketRequest: the facts of an opening handshake, and the choice to accept or reject it.
+"""Requests: the facts of an opening handshake or of a plain HTTP request.
 
-The request does not know how bytes reach the peer; it talks to a *transport* (the seam between
-the framework and the wire): the native Trio server today, an ASGI server through the same two
-calls.
+* :class:`BaseRequest`: what every request has, WebSocket handshake or plain HTTP (the model is
+  Starlette's ``HTTPConnection``): headers, query parameters, the decoded path, cookies, the
+  client, per-request state, and what routing found (``app``, ``route``, ``path_params``).
+* :class:`WebSocketRequest`: an opening handshake, and the choice to accept or reject it.
+  The request does not know how bytes reach the peer; it talks to a *transport* (the seam
+  between the framework and the wire): our own Trio server, or an ASGI server through the same
+  two calls.
+* :class:`WebSocketRoute`: a WebSocket route and what :meth:`WebSocketRequest.accept` consults
+  on it: the route's preferred subprotocols and its message contract.
+
+The transport gives the facts (path, headers, ``root_path``); the App gives what routing found.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from .datastructures import Headers as HeaderList
 from .datastructures import QueryParams, State
+from .interface import Endpoint, WebSocketConnection
+from .routing import Route
 
-if TYPE_CHECKING:
-    from .interface import Endpoint, WebSocketConnection
-
-__all__ = ["HandshakeTransport", "WebSocketRequest"]
+__all__ = [
+    "BaseRequest",
+    "ConnectionContract",
+    "HandshakeTransport",
+    "RequestApp",
+    "WebSocketRequest",
+    "WebSocketRoute",
+]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -39,41 +55,105 @@ class HandshakeTransport(Protocol):
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None: ...
 
 
-class WebSocketRequest:
-    """An opening handshake a client presented to the server.
+class RequestApp(Protocol):
+    """What a request knows of the application that dispatched it (an App has all of it)."""
 
-    The handler calls :meth:`accept` to get a :class:`WebSocketConnection`, or :meth:`reject`
-    to answer with an HTTP response. A request the handler neither accepts nor rejects is
-    rejected with 403 when the handler returns.
+    @property
+    def state(self) -> State:
+        """Application-wide state."""
+        ...
+
+    @property
+    def root_path(self) -> str:
+        """The prefix the application is mounted under, ``""`` if none."""
+        ...
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` with ``params`` filled in."""
+        ...
+
+
+class ConnectionContract(Protocol):
+    """What a route's message contract does to the connection its handler accepts
+    (:class:`wsframework.typed.MessageContract` is one)."""
+
+    def wrap(self, connection: WebSocketConnection) -> WebSocketConnection:
+        """The connection the handler gets from :meth:`WebSocketRequest.accept`."""
+        ...
+
+
+@dataclass(frozen=True, eq=False, init=False)
+class WebSocketRoute(Route):
+    """A WebSocket route: a :class:`~wsframework.routing.Route` of kind ``"websocket"`` with the
+    settings :meth:`WebSocketRequest.accept` consults. ``@app.websocket(...)`` makes these.
+
+    Attributes:
+        subprotocols: supported subprotocols, most preferred first; ``accept()`` without an
+            argument picks the first of them the client offered.
+        subprotocol_required: a client that offers none of :attr:`subprotocols` is refused
+            (the App answers 400 naming them).
+        contract: wraps the accepted connection (a route declared with ``receive=``,
+            ``send=`` or ``on_invalid=`` has a :class:`~wsframework.typed.MessageContract`),
+            or ``None``.
+
+    Raises:
+        ValueError: ``subprotocol_required`` without ``subprotocols``.
+        RouteDefinitionError: as for :class:`~wsframework.routing.Route`.
     """
+
+    subprotocols: tuple[str, ...]
+    subprotocol_required: bool
+    contract: ConnectionContract | None
 
     def __init__(
         self,
-        transport: HandshakeTransport,
+        template: str,
+        endpoint: Any,
         *,
-        path: str,
-        headers: Headers,
-        subprotocols: Sequence[str],
+        name: str | None = None,
+        subprotocols: Sequence[str] = (),
+        subprotocol_required: bool = False,
+        contract: ConnectionContract | None = None,
     ) -> None:
-        self._transport = transport
+        if subprotocol_required and not subprotocols:
+            raise ValueError("subprotocol_required=True needs a list of subprotocols")
+        super().__init__(template, endpoint, name=name, kind="websocket")
+        object.__setattr__(self, "subprotocols", tuple(subprotocols))
+        object.__setattr__(self, "subprotocol_required", subprotocol_required)
+        object.__setattr__(self, "contract", contract)
+
+    def choose_subprotocol(self, offered: Sequence[str]) -> str | None:
+        """The first of :attr:`subprotocols` that is in ``offered``, else ``None``."""
+        return next((p for p in self.subprotocols if p in offered), None)
+
+
+class BaseRequest(ABC):
+    """What every request has, WebSocket handshake or plain HTTP.
+
+    Args:
+        path: the request target: the path as sent, with the query string if any.
+        headers: ``(lower-case name, value)`` byte pairs.
+        root_path: the prefix the server says the application is mounted under (ASGI's
+            ``root_path``), ``""`` when it says nothing (our own server).
+
+    Attributes:
+        path_params: typed values of the route's path parameters (set by the App's router).
+        app: the application that dispatched this request (set by the App), else ``None``.
+    """
+
+    def __init__(self, path: str, headers: Headers, *, root_path: str = "") -> None:
         self._path = path
         self._headers = HeaderList(headers)
-        self._subprotocols = tuple(subprotocols)
-        self._connection: WebSocketConnection | None = None
-        self._state = "pending"
-        self._preferred: tuple[str, ...] = ()
-        #: Set by the App for routes with message contracts: wraps the accepted connection.
-        self._wrap: Any = None
-        #: The path to route on when it differs from :attr:`url_path` (ASGI ``root_path``).
-        self._route_path: str | None = None
+        self._root_path = root_path
         self._query: QueryParams | None = None
         self._request_state: State | None = None
-        #: Typed values of the route's path parameters (set by the App's router).
         self.path_params: dict[str, Any] = {}
-        #: The application that dispatched this request (set by the App), else ``None``.
-        self.app: Any = None
-        #: The matched route (set by the App), else ``None``.
-        self.route: Any = None
+        self.app: RequestApp | None = None
+
+    @property
+    def path(self) -> str:
+        """The request target: the path as sent, with the query string if there was one."""
+        return self._path
 
     @property
     def headers(self) -> HeaderList:
@@ -85,13 +165,20 @@ class WebSocketRequest:
         return self._headers
 
     @property
+    def root_path(self) -> str:
+        """(Read-only) The prefix the server says the application is mounted under (ASGI's
+        ``root_path``), ``""`` when it said nothing. The App strips it (or its own
+        ``root_path``) from :attr:`url_path` before routing."""
+        return self._root_path
+
+    @property
     def query_string(self) -> str:
         """The raw query string (after ``?``), or ``""``."""
         return self._path.partition("?")[2]
 
     @property
     def url_path(self) -> str:
-        """The percent-decoded path, without the query string."""
+        """The percent-decoded path, without the query string (``root_path`` included)."""
         return unquote(self._path.partition("?")[0])
 
     @property
@@ -115,6 +202,47 @@ class WebSocketRequest:
         return cookies
 
     @property
+    @abstractmethod
+    def client(self) -> tuple[str, int] | None:
+        """The client's ``(host, port)``, or ``None`` when not on TCP."""
+
+    @property
+    def state(self) -> State:
+        """Per-request state for middleware and handlers: ``request.state.user = ...``."""
+        if self._request_state is None:
+            self._request_state = State()
+        return self._request_state
+
+
+class WebSocketRequest(BaseRequest):
+    """An opening handshake a client presented to the server.
+
+    The handler calls :meth:`accept` to get a :class:`WebSocketConnection`, or :meth:`reject`
+    to answer with an HTTP response. A request the handler neither accepts nor rejects is
+    rejected with 403 when the handler returns.
+
+    Attributes:
+        route: the matched route (set by the App), else ``None``; :meth:`accept` consults its
+            subprotocols and contract.
+    """
+
+    def __init__(
+        self,
+        transport: HandshakeTransport,
+        *,
+        path: str,
+        headers: Headers,
+        subprotocols: Sequence[str],
+        root_path: str = "",
+    ) -> None:
+        super().__init__(path, headers, root_path=root_path)
+        self._transport = transport
+        self._subprotocols = tuple(subprotocols)
+        self._connection: WebSocketConnection | None = None
+        self._state = "pending"
+        self.route: WebSocketRoute | None = None
+
+    @property
     def client(self) -> tuple[str, int] | None:
         """The client's ``(host, port)``, or ``None`` when not on TCP."""
         remote = self.remote
@@ -134,21 +262,9 @@ class WebSocketRequest:
         return f"{self.scheme}://{host}{self._path}"
 
     @property
-    def state(self) -> State:
-        """Per-connection state for middleware and handlers: ``request.state.user = ...``."""
-        if self._request_state is None:
-            self._request_state = State()
-        return self._request_state
-
-    @property
     def handshake_state(self) -> str:
         """``"pending"``, ``"accepted"`` or ``"rejected"``."""
         return self._state
-
-    @property
-    def path(self) -> str:
-        """The requested URL path, with the query string if there was one."""
-        return self._path
 
     @property
     def proposed_subprotocols(self) -> tuple[str, ...]:
@@ -184,6 +300,11 @@ class WebSocketRequest:
                 subprotocol that the client offered.
             extra_headers: more ``(name, value)`` headers for the 101 response.
 
+        Returns:
+            The open connection; on a route with a message contract (``receive=``, ``send=``,
+            ``on_invalid=``) the contract's wrapper around it, a
+            :class:`~wsframework.typed.TypedConnection`.
+
         Cancelling while the response is being written leaves the connection unusable; it is
         then closed. Bound it with ``trio.move_on_after`` if the client may be stalled.
 
@@ -193,8 +314,9 @@ class WebSocketRequest:
             RuntimeError: the request was already accepted or rejected.
         """
         self._check_pending()
-        if subprotocol is None and self._preferred:
-            subprotocol = next((p for p in self._preferred if p in self._subprotocols), None)
+        route = self.route
+        if subprotocol is None and route is not None:
+            subprotocol = route.choose_subprotocol(self._subprotocols)
         if subprotocol is not None and subprotocol not in self._subprotocols:
             raise ValueError(
                 f"subprotocol {subprotocol!r} was not offered by the client "
@@ -202,10 +324,11 @@ class WebSocketRequest:
             )
         headers = _copy_headers(extra_headers)
         self._state = "accepted"
-        self._connection = await self._transport.accept(subprotocol, headers)
-        if self._wrap is not None:
-            return self._wrap(self._connection)  # type: ignore[no-any-return]
-        return self._connection
+        connection = await self._transport.accept(subprotocol, headers)
+        self._connection = connection
+        if route is not None and route.contract is not None:
+            return route.contract.wrap(connection)
+        return connection
 
     async def reject(
         self,
@@ -220,6 +343,9 @@ class WebSocketRequest:
             status_code: an HTTP status from 200 to 599 (not 101), usually 4xx.
             extra_headers: more ``(name, value)`` headers for the response.
             body: the response body; ``None`` sends none.
+
+        Cancelling it is safe: the connection is closed either way. Our own server bounds the
+        write by 5 s; for a tighter bound use ``trio.move_on_after``.
 
         Raises:
             ValueError: ``status_code`` is out of range or a header is malformed.

@@ -274,6 +274,11 @@ class MessageContract:
         if self.send is not None:
             object.__setattr__(self, "_send_classes", _plain_classes(self.send))
 
+    def wrap(self, connection: WebSocketConnection) -> TypedConnection:
+        """``connection`` enforcing this contract: what ``request.accept()`` returns on a route
+        declared with it."""
+        return TypedConnection(connection, self)
+
     def check_send(self, value: Any) -> str:
         """The JSON text to send for ``value``, after checking it against :attr:`send`.
 

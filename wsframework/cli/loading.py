@@ -9,6 +9,7 @@ import traceback
 from typing import Any
 
 from ..app import App
+from ..request import WebSocketRoute
 from .common import CLIError, _add_app_dir, _display_path
 
 
@@ -95,16 +96,16 @@ def route_table(app: App) -> list[dict[str, Any]]:
     """One JSON-able dict per route, in matching order: what ``wsframework routes`` prints."""
     rows: list[dict[str, Any]] = []
     for route in app.router.routes:
-        options = route.options
-        contract = options.get("contract")
+        websocket = route if isinstance(route, WebSocketRoute) else None
+        contract = websocket.contract if websocket is not None else None
         rows.append(
             {
                 "path": route.template,
                 "name": route.name,
                 "kind": route.kind,
                 "methods": sorted(route.methods),
-                "subprotocols": list(options.get("subprotocols", ())),
-                "subprotocol_required": bool(options.get("subprotocol_required", False)),
+                "subprotocols": list(websocket.subprotocols) if websocket is not None else [],
+                "subprotocol_required": websocket is not None and websocket.subprotocol_required,
                 "receive": _type_label(getattr(contract, "receive", None)),
                 "send": _type_label(getattr(contract, "send", None)),
                 "on_invalid": getattr(contract, "on_invalid", None),
