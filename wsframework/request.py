@@ -19,8 +19,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, cast
 from urllib.parse import unquote
+
+from typing_extensions import TypeVar
 
 from .datastructures import Headers as HeaderList
 from .datastructures import QueryParams, State
@@ -29,7 +31,9 @@ from .routing import Route
 
 __all__ = [
     "BaseRequest",
+    "ConnT",
     "ConnectionContract",
+    "HandshakeState",
     "HandshakeTransport",
     "RequestApp",
     "WebSocketRequest",
@@ -37,6 +41,13 @@ __all__ = [
 ]
 
 Headers = list[tuple[bytes, bytes]]
+
+#: Where an opening handshake stands: not answered yet, accepted, or refused.
+HandshakeState = Literal["pending", "accepted", "rejected"]
+
+#: The connection type :meth:`WebSocketRequest.accept` returns: ``WebSocketConnection`` unless
+#: the handler's annotation says more (``TypedRequest[In, Out]`` in :mod:`wsframework.typed`).
+ConnT = TypeVar("ConnT", bound=WebSocketConnection, default=WebSocketConnection, covariant=True)
 
 
 class HandshakeTransport(Protocol):
@@ -214,12 +225,20 @@ class BaseRequest(ABC):
         return self._request_state
 
 
-class WebSocketRequest(BaseRequest):
+class WebSocketRequest(BaseRequest, Generic[ConnT]):
     """An opening handshake a client presented to the server.
 
     The handler calls :meth:`accept` to get a :class:`WebSocketConnection`, or :meth:`reject`
     to answer with an HTTP response. A request the handler neither accepts nor rejects is
     rejected with 403 when the handler returns.
+
+    The type parameter is what :meth:`accept` returns, for type checkers only: a bare
+    ``WebSocketRequest`` is ``WebSocketRequest[WebSocketConnection]``. A handler of a route with
+    a message contract annotates its request as ``TypedRequest[In, Out]`` (from
+    :mod:`wsframework.typed`), which is ``WebSocketRequest[TypedConnection[In, Out]]``, and
+    ``accept()`` is then typed as returning that ``TypedConnection``. The annotation is a
+    promise the route keeps: routes declared with ``receive=``/``send=``/``on_invalid=`` hand
+    out a ``TypedConnection``, other routes the plain connection.
 
     Attributes:
         route: the matched route (set by the App), else ``None``; :meth:`accept` consults its
@@ -239,7 +258,7 @@ class WebSocketRequest(BaseRequest):
         self._transport = transport
         self._subprotocols = tuple(subprotocols)
         self._connection: WebSocketConnection | None = None
-        self._state = "pending"
+        self._state: HandshakeState = "pending"
         self.route: WebSocketRoute | None = None
 
     @property
@@ -262,7 +281,7 @@ class WebSocketRequest(BaseRequest):
         return f"{self.scheme}://{host}{self._path}"
 
     @property
-    def handshake_state(self) -> str:
+    def handshake_state(self) -> HandshakeState:
         """``"pending"``, ``"accepted"`` or ``"rejected"``."""
         return self._state
 
@@ -291,7 +310,7 @@ class WebSocketRequest(BaseRequest):
         *,
         subprotocol: str | None = None,
         extra_headers: list[tuple[bytes, bytes]] | None = None,
-    ) -> WebSocketConnection:
+    ) -> ConnT:
         """Accept the handshake and return the open connection.
 
         Args:
@@ -326,9 +345,11 @@ class WebSocketRequest(BaseRequest):
         self._state = "accepted"
         connection = await self._transport.accept(subprotocol, headers)
         self._connection = connection
+        # The casts state the promise of the class docstring: the route decides the type at
+        # run time, the handler's annotation names it for the type checker.
         if route is not None and route.contract is not None:
-            return route.contract.wrap(connection)
-        return connection
+            return cast(ConnT, route.contract.wrap(connection))
+        return cast(ConnT, connection)
 
     async def reject(
         self,

@@ -21,7 +21,7 @@ import types
 import typing
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast, get_args, get_origin, overload
 
 try:
     import pydantic
@@ -30,8 +30,13 @@ try:
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ImportError("typed messages need pydantic 2: pip install 'wsframework[typed]'") from _exc
 
+from typing import TypeAlias
+
+from typing_extensions import TypeVar
+
 from .exceptions import ConnectionClosed, InvalidMessage
 from .interface import WebSocketConnection
+from .request import WebSocketRequest
 
 if TYPE_CHECKING:
     from .interface import Endpoint
@@ -41,7 +46,10 @@ __all__ = [
     "INVALID_CLOSE_CODE",
     "MessageContract",
     "OnInvalid",
+    "ReceiveT",
+    "SendT",
     "TypedConnection",
+    "TypedRequest",
     "dump_message",
     "receive_model",
     "send_model",
@@ -51,6 +59,11 @@ __all__ = [
 logger = logging.getLogger("wsframework")
 
 M = TypeVar("M")
+
+#: What a :class:`TypedConnection` receives (``receive()``, ``async for``); ``Any`` by default.
+ReceiveT = TypeVar("ReceiveT", default=Any, covariant=True)
+#: What a :class:`TypedConnection` sends (``send()``); ``Any`` by default.
+SendT = TypeVar("SendT", default=Any, contravariant=True)
 
 #: What to do with an inbound message that fails validation.
 OnInvalid = Literal["close", "reply", "ignore"]
@@ -274,7 +287,7 @@ class MessageContract:
         if self.send is not None:
             object.__setattr__(self, "_send_classes", _plain_classes(self.send))
 
-    def wrap(self, connection: WebSocketConnection) -> TypedConnection:
+    def wrap(self, connection: WebSocketConnection) -> TypedConnection[Any, Any]:
         """``connection`` enforcing this contract: what ``request.accept()`` returns on a route
         declared with it."""
         return TypedConnection(connection, self)
@@ -321,8 +334,13 @@ class MessageContract:
 # ---------------------------------------------------------------------------- connection
 
 
-class TypedConnection(WebSocketConnection):
+class TypedConnection(WebSocketConnection, Generic[ReceiveT, SendT]):
     """A :class:`~wsframework.WebSocketConnection` that enforces a :class:`MessageContract`.
+
+    ``TypedConnection[In, Out]`` receives ``In`` values and sends ``Out`` values, for type
+    checkers (the contract checks at run time); a bare ``TypedConnection`` is
+    ``TypedConnection[Any, Any]``. A route handler gets one typed from its annotation
+    ``request: TypedRequest[In, Out]``.
 
     Route handlers of an App get one from ``request.accept()`` when the route declares
     ``receive``, ``send`` or ``on_invalid``; you can also wrap a connection yourself with
@@ -354,7 +372,7 @@ class TypedConnection(WebSocketConnection):
         """The contract this connection enforces."""
         return self._contract
 
-    async def receive(self) -> Any:
+    async def receive(self) -> ReceiveT:
         """The next inbound message, validated against ``contract.receive``.
 
         With ``receive=None`` this returns the raw message (``str`` or ``bytes``) like
@@ -388,9 +406,9 @@ class TypedConnection(WebSocketConnection):
         while True:
             message = await self._ws.get_message()
             if model is None:
-                return message
+                return cast(ReceiveT, message)
             try:
-                return validate_message(model, message)
+                return cast(ReceiveT, validate_message(model, message))
             except InvalidMessage as exc:
                 await self._on_invalid(exc)
 
@@ -413,10 +431,12 @@ class TypedConnection(WebSocketConnection):
         await self._ws.aclose(INVALID_CLOSE_CODE, reason)
         raise ConnectionClosed(self._ws.closed) from exc
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
+    # Iterating yields validated values, not the raw messages of the interface: the one place a
+    # TypedConnection is not a drop-in WebSocketConnection, and the reason it exists.
+    def __aiter__(self) -> AsyncIterator[ReceiveT]:  # type: ignore[override]
+        return self._iterate_values()
 
-    async def _iterate(self) -> AsyncIterator[Any]:
+    async def _iterate_values(self) -> AsyncIterator[ReceiveT]:
         while True:
             try:
                 message = await self.receive()
@@ -426,7 +446,7 @@ class TypedConnection(WebSocketConnection):
                 raise
             yield message
 
-    async def send(self, value: Any) -> None:
+    async def send(self, value: SendT) -> None:
         """Check ``value`` against ``contract.send`` and send it as one JSON text message.
 
         With ``send`` a model class or a union of model classes, ``value`` must be an instance
@@ -445,7 +465,7 @@ class TypedConnection(WebSocketConnection):
         """
         await self._ws.send_message(self._contract.check_send(value))
 
-    async def send_model(self, instance: Any) -> None:
+    async def send_model(self, instance: SendT) -> None:
         """The same as :meth:`send` (kept so code written for a plain connection works)."""
         await self.send(instance)
 
@@ -557,3 +577,10 @@ class TypedConnection(WebSocketConnection):
 
     def __repr__(self) -> str:
         return f"<TypedConnection {self._ws!r} {self._contract!r}>"
+
+
+#: The request of a route with a message contract, for the handler's annotation:
+#: ``async def rpc(request: TypedRequest[Call, Result]) -> None`` makes ``await
+#: request.accept()`` a ``TypedConnection[Call, Result]``, whose ``receive()`` and ``async
+#: for`` give ``Call`` values and whose ``send()`` takes ``Result`` values.
+TypedRequest: TypeAlias = WebSocketRequest[TypedConnection[ReceiveT, SendT]]

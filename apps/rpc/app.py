@@ -12,12 +12,12 @@ to ws://127.0.0.1:8001/rpc.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from wsframework import App, WebSocketRequest
-from wsframework.typed import TypedConnection
+from wsframework import App
+from wsframework.typed import TypedRequest
 
 
 class Add(BaseModel):
@@ -45,10 +45,9 @@ app = App()
 
 
 @app.websocket("/rpc", receive=Call, send=Result, on_invalid="reply")
-async def rpc(request: WebSocketRequest) -> None:
-    # accept() returns a TypedConnection on a route with a contract; cast() tells type checkers.
-    ws = cast(TypedConnection, await request.accept())
-    async for call in ws:
+async def rpc(request: TypedRequest[Call, Result]) -> None:
+    ws = await request.accept()  # a TypedConnection[Call, Result]
+    async for call in ws:  # Add | Echo, validated
         if isinstance(call, Add):
             await ws.send(Result(id=call.id, result=call.a + call.b))
         else:
