@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -355,3 +356,43 @@ async def test_unknown_scope_type_is_a_value_error() -> None:
 
     with pytest.raises(ValueError, match="unsupported ASGI scope"):
         await app({"type": "webtransport"}, receive, send)
+
+
+def forbidding_app() -> App:
+    """The sample of docs/errors.md: one exception handler for both sides of accept()."""
+    app = App()
+
+    @app.exception_handler(PermissionError)
+    async def forbidden(request: WebSocketRequest, exc: Exception) -> tuple[int, str]:
+        return 4403, "forbidden"
+
+    @app.websocket("/before")
+    async def before(request: WebSocketRequest) -> None:
+        raise PermissionError("not a member")
+
+    @app.websocket("/after")
+    async def after(request: WebSocketRequest) -> None:
+        await request.accept()
+        raise PermissionError("not a member")
+
+    return app
+
+
+async def test_exception_handler_before_accept_is_http_403(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wsframework")
+    server = await start(nursery, forbidding_app(), ws_scope("/before"))
+    response = await server.next()
+    assert response["type"] == "websocket.http.response.start"
+    assert response["status"] == 403
+    body = await server.next()
+    assert body == {"type": "websocket.http.response.body", "body": b"forbidden\n"}
+    assert "PermissionError on /before before accept(): answered HTTP 403" in caplog.text
+
+
+async def test_exception_handler_after_accept_closes_4403(nursery: trio.Nursery) -> None:
+    server = await start(nursery, forbidding_app(), ws_scope("/after"))
+    assert (await server.next())["type"] == "websocket.accept"
+    close = await server.next()
+    assert close == {"type": "websocket.close", "code": 4403, "reason": "forbidden"}

@@ -7,6 +7,7 @@ ASGI transport calls the same function (tests/test_asgi.py covers its side).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 import trio
@@ -22,7 +23,14 @@ from wsproto.events import (
 )
 
 from wsframework import ConnectionClosed, WebSocketRequest
-from wsframework.handling import Handler, run_handler
+from wsframework.handling import (
+    ExceptionAnswer,
+    Handler,
+    close_answer,
+    http_answer,
+    run_handler,
+)
+from wsframework.http import Response
 from wsframework.server import wrap_server_stream
 
 from .peers import ScriptedPeer, stream_pair
@@ -198,3 +206,72 @@ async def test_errors_after_a_close_do_not_reach_the_caller(nursery: trio.Nurser
     await peer.send(close.response())
     await finished.wait()
     assert isinstance(outcome[0], ConnectionClosed)
+
+
+# ---------------------------------------------------------------------------- exception answers
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (403, (403, [], b"Forbidden\n")),
+        ((404, "no such room"), (404, [], b"no such room\n")),
+        (4403, (403, [], b"Forbidden\n")),
+        ((4429, "slow down"), (429, [], b"slow down\n")),
+        (
+            Response("gone", 410, headers=[("x-why", "moved")]),
+            (410, [(b"x-why", b"moved"), (b"content-type", b"text/plain; charset=utf-8")], b"gone"),
+        ),
+    ],
+)
+def test_http_answer_before_accept(answer: ExceptionAnswer, expected: object) -> None:
+    assert http_answer(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (1008, "close code 1008 has no HTTP equivalent before accept()"),
+        ((4000, "custom"), "close code 4000 has no HTTP equivalent before accept()"),
+        (None, "it returned None without answering the handshake"),
+        ("nope", "it returned 'nope'; return (code, reason), a code, a Response or None"),
+        (True, "it returned True"),
+        ((403, b"bytes"), "the reason must be a str or None, got bytes"),
+        (Response("x", 700), "its Response has status 700; use 200-599"),
+        (700, "700 is neither an HTTP status (200-599) nor a close code"),
+    ],
+)
+def test_http_answer_refuses_what_has_no_http_form(answer: Any, message: str) -> None:
+    with pytest.raises((TypeError, ValueError)) as info:
+        http_answer(answer)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ((4403, "forbidden"), (4403, "forbidden")),
+        (1008, (1008, None)),
+        (403, (4403, "Forbidden")),
+        ((503, "maintenance"), (4503, "maintenance")),
+        (Response("x", 429), (4429, "Too Many Requests")),
+    ],
+)
+def test_close_answer_after_accept(answer: ExceptionAnswer, expected: object) -> None:
+    assert close_answer(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (200, "HTTP status 200 has no close code after accept()"),
+        (1006, "close code 1006 cannot be sent"),
+        (5000, "5000 is neither an HTTP status (200-599) nor a close code"),
+        (None, "it returned None and left the connection open"),
+        ((4000, 5), "the reason must be a str or None, got int"),
+    ],
+)
+def test_close_answer_refuses_what_has_no_close_form(answer: Any, message: str) -> None:
+    with pytest.raises((TypeError, ValueError)) as info:
+        close_answer(answer)
+    assert message in str(info.value)

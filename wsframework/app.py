@@ -30,6 +30,7 @@ import trio
 from ._groups import raise_single
 from .asgi import Receive, Scope, Send, asgi_app
 from .datastructures import State
+from .handling import answer_exception
 from .http import HTTPRequest, Response
 from .options import ASGIOptions
 from .request import BaseRequest, WebSocketRequest, WebSocketRoute
@@ -183,10 +184,26 @@ class App:
         self._chain = None
 
     def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
-        """Map an exception raised by a handler to a close code and reason.
+        """Answer for an exception a route's handler raises, instead of the default (HTTP 500
+        before ``accept()``, close code 1011 after).
 
-        The handler ``async def h(request, exc)`` returns ``(code, reason)`` for an accepted
-        connection (it is closed with them) or an HTTP status for one not yet accepted.
+        ``async def h(request, exc)`` returns the answer, which depends on where the handshake
+        stands (``request.handshake_state``):
+
+        * after ``accept()``: ``(code, reason)`` or ``code``, a close code (the connection is
+          closed with it) or an HTTP status from 400 to 599, sent as close code
+          ``4000 + status`` with the status phrase as reason;
+        * before ``accept()``: an HTTP status (200-599) or ``(status, body_text)``, a
+          :class:`~wsframework.http.Response`, or a close code from 4400 to 4599, answered as
+          HTTP ``code - 4000`` with the reason as body;
+        * ``None``: the exception handler answered itself (``request.reject(...)`` or
+          ``connection.aclose(...)``).
+
+        So ``return 4403, "forbidden"`` closes an open connection with 4403 and refuses a
+        handshake with HTTP 403 and the body ``forbidden``. The outcome is logged at INFO; an
+        answer that does not fit (a close code such as 1008 before ``accept()``, an HTTP 200
+        after it, ``None`` without answering) is logged as an error and the default is used.
+        The most specific registered class (by the exception's MRO) wins.
         """
 
         def decorator(func: F) -> F:
@@ -374,13 +391,9 @@ class App:
             handler = self._find_exception_handler(exc)
             if handler is None:
                 raise
-            result = await handler(request, exc)
-            connection = request.connection
-            if connection is not None:
-                code, reason = result if isinstance(result, tuple) else (result, None)
-                await connection.aclose(int(code), reason)
-            elif request.handshake_state == "pending":
-                await request.reject(int(result) if isinstance(result, int) else 500)
+            answer = await handler(request, exc)
+            name = getattr(handler, "__qualname__", None) or repr(handler)
+            await answer_exception(request, exc, answer, name)
 
     def _find_exception_handler(self, exc: Exception) -> ExceptionHandler | None:
         for cls in type(exc).__mro__:
