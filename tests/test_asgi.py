@@ -396,3 +396,71 @@ async def test_exception_handler_after_accept_closes_4403(nursery: trio.Nursery)
     assert (await server.next())["type"] == "websocket.accept"
     close = await server.next()
     assert close == {"type": "websocket.close", "code": 4403, "reason": "forbidden"}
+
+
+@pytest.mark.parametrize(("queue_size", "left_with_server"), [(0, 3), (1, 2), (2, 1)])
+async def test_message_queue_size_bounds_what_the_reader_takes(
+    nursery: trio.Nursery, queue_size: int, left_with_server: int
+) -> None:
+    # The reader task (started by 16 sends without a receive) takes events from the server
+    # only while the queue has room; with size 0 it holds one message until the handler takes
+    # it, and reads nothing more, not even the disconnect.
+    app = App(asgi_options=ASGIOptions(message_queue_size=queue_size))
+    take = trio.Semaphore(0)
+    got: list[str | bytes] = []
+    took = trio.Event()
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        nonlocal took
+        ws = await request.accept()
+        for _ in range(16):
+            await ws.send_message("x")
+        while True:
+            await take.acquire()
+            got.append(await ws.get_message())
+            took.set()
+
+    server = await start(nursery, app, ws_scope())
+    assert (await server.next())["type"] == "websocket.accept"
+    for _ in range(16):
+        await server.next()
+    for text in ("m1", "m2", "m3"):
+        await server.to_app.send({"type": "websocket.receive", "text": text})
+    await server.to_app.send({"type": "websocket.disconnect", "code": 1000})
+    await trio.testing.wait_all_tasks_blocked()
+    assert server.to_app.statistics().current_buffer_used == left_with_server
+
+    take.release()
+    await took.wait()
+    took = trio.Event()
+    await trio.testing.wait_all_tasks_blocked()
+    assert got == ["m1"]
+    # Taking one message lets the reader take exactly one more event.
+    assert server.to_app.statistics().current_buffer_used == max(left_with_server - 1, 0)
+    server.disconnect()  # the 1001 at teardown must not wait for a reader
+
+
+async def test_message_queue_size_0_without_a_reader_task(nursery: trio.Nursery) -> None:
+    # A handler that receives does so itself: nothing is taken from the server before it asks.
+    app = App(asgi_options=ASGIOptions(message_queue_size=0))
+    take = trio.Event()
+    got: list[str | bytes] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await take.wait()
+        got.append(await ws.get_message())
+
+    server = await start(nursery, app, ws_scope())
+    assert (await server.next())["type"] == "websocket.accept"
+    await server.to_app.send({"type": "websocket.receive", "text": "m1"})
+    await server.to_app.send({"type": "websocket.receive", "text": "m2"})
+    await trio.testing.wait_all_tasks_blocked()
+    assert server.to_app.statistics().current_buffer_used == 2
+    take.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert got == ["m1"]
+    assert server.to_app.statistics().current_buffer_used == 1
+    server.disconnect()
