@@ -403,7 +403,12 @@ class App:
         return None
 
     async def handle_http(self, request: HTTPRequest) -> Any:
-        """The native server's plain HTTP handler: 404, 405 or the route's answer."""
+        """The plain HTTP handler of both transports: 404, 405, 426 or the route's answer.
+
+        Cancelling it cancels the route's handler (the transports call it through
+        :func:`~wsframework.http.respond_http`); it needs no timeout of its own beyond the
+        route's.
+        """
         match = self.router.match(self.route_path(request), "http", method=request.method)
         if match.route is None:
             if match.other_kind:

@@ -67,11 +67,14 @@ class ASGIApplication(Protocol):
         ...
 
     async def handle_websocket(self, request: WebSocketRequest) -> None:
-        """Handle one WebSocket handshake and its connection (see :func:`run_handler`)."""
+        """Handle one WebSocket handshake and its connection; called through
+        :func:`~wsframework.handling.run_handler`, which cancels it when the ASGI server
+        cancels the call (then closes with 1001)."""
         ...
 
     async def handle_http(self, request: HTTPRequest) -> Any:
-        """Answer one plain HTTP request: anything :func:`~wsframework.http.to_response` takes."""
+        """Answer one plain HTTP request: anything :func:`~wsframework.http.to_response` takes.
+        Called through :func:`~wsframework.http.respond_http`; cancelled with the ASGI call."""
         ...
 
     def lifespan_context(self) -> AbstractAsyncContextManager[Any]:
@@ -397,7 +400,12 @@ class ASGIHandshake:
     def remote(self) -> Endpoint | str:
         return _endpoint(self.scope.get("client"))
 
-    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> Any:
+    async def accept(
+        self, subprotocol: str | None, extra_headers: Headers
+    ) -> ASGIWebSocketConnection:
+        """Send ``websocket.accept`` and return the connection (called by
+        :meth:`WebSocketRequest.accept`, which checked the arguments). It waits as long as the
+        ASGI server's ``send`` does; cancelling it leaves the handshake to the server."""
         await self.send(
             {"type": "websocket.accept", "subprotocol": subprotocol, "headers": extra_headers}
         )
@@ -416,6 +424,10 @@ class ASGIHandshake:
         return connection
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
+        """Refuse the handshake with an HTTP response (the ``websocket.http.response``
+        extension), or with the server's 403 when it lacks the extension (called by
+        :meth:`WebSocketRequest.reject`). It waits as long as the ASGI server's ``send`` does;
+        cancelling it leaves the handshake to the server."""
         if "websocket.http.response" in self.scope.get("extensions", {}):
             headers = list(extra_headers)
             if body and not any(k.lower() == b"content-type" for k, _ in headers):
