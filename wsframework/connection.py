@@ -203,22 +203,15 @@ class StreamConnection(WebSocketConnection):
         return await self._queue.get()
 
     async def send_message(self, message: Message, *, compress: bool = True) -> None:
-        """Send one message: text for ``str``, binary for ``bytes``/``bytearray``/``memoryview``.
+        """Send one message (see :meth:`WebSocketConnection.send_message`).
 
-        Args:
-            message: the payload.
-            compress: ``False`` sends this message uncompressed even when permessage-deflate is
-                on (useful for payloads that are already compressed).
-
-        Returns once the kernel has taken all the bytes; if the peer reads slowly this waits,
-        which is the backpressure. Cancelling while it waits may leave a partial frame on the
-        wire, after which the connection is unusable and is closed; put a timeout on a whole
-        conversation rather than on single sends (``trio.move_on_after``).
+        Returns once the kernel took all the bytes (backpressure). Cancelling while it waits may
+        leave a partial frame, after which the connection is closed: bound whole exchanges
+        with ``trio.move_on_after`` rather than single sends.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
-            MessageTypeError: ``message`` is neither text nor bytes (a ``TypeError`` and, as in
-                trio-websocket, a ``ValueError``).
+            MessageTypeError: ``message`` is neither text nor bytes.
         """
         if not isinstance(message, (str, bytes, bytearray, memoryview)):
             self._engine.send_message(message, compress)  # raises MessageTypeError
@@ -239,14 +232,7 @@ class StreamConnection(WebSocketConnection):
             self._end_send_turn()
 
     async def ping(self, payload: bytes | None = None) -> None:
-        """Send a ping and wait for the matching pong.
-
-        A pong also answers every earlier ping still in flight (a peer may answer several
-        pings with one pong). :attr:`latency` is updated from the round trip.
-
-        Args:
-            payload: at most 125 bytes, unique among pings in flight; ``None`` picks 4 random
-                bytes.
+        """Send a ping and wait for its pong (see :meth:`WebSocketConnection.ping`).
 
         Cancelling is safe (the ping is forgotten). For a timeout use ``trio.fail_after``.
 
@@ -281,9 +267,7 @@ class StreamConnection(WebSocketConnection):
                 engine.forget_ping(key)
 
     async def pong(self, payload: bytes | None = None) -> None:
-        """Send an unsolicited pong (a one-way heartbeat).
-
-        Cancelling is as for :meth:`send_message`.
+        """Send an unsolicited pong. Cancelling is as for :meth:`send_message`.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
@@ -294,17 +278,11 @@ class StreamConnection(WebSocketConnection):
         await self._send_frame(lambda: engine.pong(payload or b""))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close the connection: send a close frame, wait for the peer's, close the stream.
+        """Close: close frame, wait for the peer's (at most ``disconnect_timeout``), close
+        the stream (see :meth:`WebSocketConnection.aclose`). Idempotent.
 
-        Idempotent. Afterwards :meth:`get_message` and :meth:`send_message` raise
-        :exc:`ConnectionClosed` and pending messages are discarded. The wait for the peer's close
-        frame is bounded by ``disconnect_timeout`` (60 s unless set), and the stream is closed
-        even if this call is cancelled, so it is safe to cancel; to bound it more tightly use
+        Safe to cancel: the stream is closed anyway. To bound it more tightly use
         ``with trio.move_on_after(seconds):``.
-
-        Args:
-            code: 1000 (normal), 1001 (going away), 1002-1003, 1007-1014 or 3000-4999.
-            reason: a short text, truncated to 123 bytes of UTF-8.
 
         Raises:
             ValueError: ``code`` may not be sent in a close frame.
@@ -328,11 +306,8 @@ class StreamConnection(WebSocketConnection):
             await self._close_stream()
 
     async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """Close at once for a shutdown: send a close frame unless one was exchanged already,
-        then close the stream without waiting for the peer's answer.
-
-        Shielded and bounded by 1 s, so it works inside a cancelled scope (a server being
-        cancelled still tells its clients why) and needs no timeout of its own.
+        """Close for a shutdown: close frame unless one was exchanged, then close the
+        stream without waiting. Shielded and bounded by 1 s: it needs no timeout.
 
         Raises:
             ValueError: ``code`` may not be sent in a close frame.
