@@ -23,13 +23,16 @@ from .exceptions import (
     InvalidHandshake,
     InvalidMessage,
     MessageTypeError,
+    NoMatchFound,
+    RouteDefinitionError,
+    UpgradeRequired,
     WebSocketError,
 )
 from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
 from .protocol.close import CloseReason
 from .protocol.deflate import DeflateOptions
 from .request import WebSocketRequest
-from .routing import NoMatchFound, RouteDefinitionError, register_converter
+from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
 
 __version__ = "0.1.0.dev0"
@@ -56,6 +59,7 @@ __all__ = [
     "Response",
     "RouteDefinitionError",
     "State",
+    "UpgradeRequired",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketRequest",
