@@ -84,14 +84,3 @@ def test_sans_io_layers_do_not_import_trio() -> None:
         "wsframework.exceptions",
     }
     assert not (trio_users & sans_io)
-
-
-def test_public_api_is_listed_once_and_importable() -> None:
-    names = wsframework.__all__
-    assert len(names) == len(set(names))
-    assert isinstance(names, list)
-    for name in names:
-        assert getattr(wsframework, name) is not None
-    public = {n for n in dir(wsframework) if not n.startswith("_")}
-    submodules = {n for n in public if n in {m.split(".")[1] for m in MODULES if "." in m}}
-    assert public - submodules - set(names) == set()
