@@ -3,6 +3,7 @@
 The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``.
 """
 
+from ._version import __version__
 from .app import App
 from .base import Endpoint
 from .client import (
@@ -34,8 +35,6 @@ from .protocol.deflate import DeflateOptions
 from .request import WebSocketRequest
 from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "App",
