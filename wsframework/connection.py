@@ -70,7 +70,6 @@ class StreamConnection(WebSocketConnection):
         "_id",
         "_latency",
         "_path",
-        "_pings",
         "_queue",
         "_read_size",
         "_request_headers",
@@ -110,7 +109,6 @@ class StreamConnection(WebSocketConnection):
         self._fd = -1
         if isinstance(stream, trio.SocketStream):
             self._fd = stream.socket.fileno()
-        self._pings: dict[bytes, tuple[trio.Event, float]] = {}
         self._latency: float | None = None
         self._finished: trio.Event | None = None  # made when someone waits
         self._done = False
@@ -249,21 +247,17 @@ class StreamConnection(WebSocketConnection):
         def frame() -> bytes:
             if engine.state is not _OPEN:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
-            key, data = engine.ping(payload)
+            key, data = engine.ping(payload, (event, trio.current_time()))
             sent.append(key)
-            self._pings[key] = (event, trio.current_time())
             return data
 
-        if payload is not None and bytes(payload) in self._pings:
-            raise ValueError(f"Payload value {bytes(payload)!r} is already in flight.")
         try:
             await self._send_frame(frame)
             await event.wait()
-            if sent and sent[0] in self._pings:  # woken by the connection closing, not a pong
+            if sent and engine.in_flight(sent[0]):  # woken by the connection closing
                 raise ConnectionClosed(self._queue.reason)
         finally:
             for key in sent:
-                self._pings.pop(key, None)
                 engine.forget_ping(key)
 
     async def pong(self, payload: bytes | None = None) -> None:
@@ -344,7 +338,7 @@ class StreamConnection(WebSocketConnection):
         if self._queue.reason is not None:
             return
         self._queue.close(reason, discard=local)
-        for event, _sent_at in self._pings.values():
+        for event, _sent_at in self._engine.pings():
             event.set()
 
     async def _close_stream(self) -> None:
@@ -479,9 +473,7 @@ class StreamConnection(WebSocketConnection):
         queue = self._queue
         for event in self._engine.receive(bytes(data)):
             if type(event) is str or type(event) is bytes:
-                if queue.has_room:
-                    queue.append(event)
-                else:
+                if not queue.offer(event):
                     await queue.put(event)  # False: closing, nobody will read it
             elif isinstance(event, PingReceived):
                 if self._engine.state is _OPEN:
@@ -503,14 +495,10 @@ class StreamConnection(WebSocketConnection):
         return True
 
     def _on_pong(self, event: PongReceived) -> None:
-        now = trio.current_time()
-        for key in event.acked:
-            entry = self._pings.pop(key, None)
-            if entry is None:
-                continue
-            if key == event.payload:
-                self._latency = now - entry[1]
-            entry[0].set()
+        if event.acked:
+            self._latency = trio.current_time() - event.acked[-1][1]
+        for waiter, _sent_at in event.acked:
+            waiter.set()
 
     async def _fail(self, code: int, reason: str | None) -> None:
         """Fail the connection after a protocol error by the peer: close frame, then EOF."""

@@ -107,11 +107,12 @@ class MessageQueue:
             returns only once a consumer has taken the message.
     """
 
-    __slots__ = ("_capacity", "_handoff", "_lot", "_messages", "_producer", "reason")
+    __slots__ = ("_capacity", "_handoff", "_lot", "_messages", "_producer", "_room", "reason")
 
     def __init__(self, capacity: int) -> None:
         self._handoff = capacity == 0
         self._capacity = max(1, capacity)
+        self._room = capacity  # what offer() may fill: nothing in hand-off mode
         self._messages: list[Message] = []  # a list: an empty deque costs 760 B
         self._lot = trio.lowlevel.ParkingLot()  # consumers
         self._producer: trio.lowlevel.ParkingLot | None = None  # made when the producer waits
@@ -121,16 +122,16 @@ class MessageQueue:
     def __len__(self) -> int:
         return len(self._messages)
 
-    @property
-    def has_room(self) -> bool:
-        """Whether :meth:`append` may be called (the queue is below capacity, not handoff)."""
-        return len(self._messages) < self._capacity and not self._handoff
-
-    def append(self, message: Message) -> None:
-        """Add a message without waiting; the caller checked :attr:`has_room`."""
-        self._messages.append(message)
+    def offer(self, message: Message) -> bool:
+        """Add a message if that needs no wait: the queue is open and below capacity (never in
+        hand-off mode). ``False`` means nothing was added: call :meth:`put`."""
+        messages = self._messages
+        if len(messages) >= self._room or self.reason is not None:
+            return False
+        messages.append(message)
         if self._lot:
             self._lot.unpark()
+        return True
 
     async def put(self, message: Message) -> bool:
         """Add a message, waiting while the queue is full (and, with capacity 0, until a
@@ -139,22 +140,24 @@ class MessageQueue:
 
         Cancelling is safe: the message is then not queued.
         """
-        while len(self._messages) >= self._capacity:
+        messages = self._messages
+        while len(messages) >= self._capacity:
             if self.reason is not None:
                 return False
-            await self._wait_for_consumer()
+            if self._producer is None:
+                self._producer = trio.lowlevel.ParkingLot()
+            await self._producer.park()
         if self.reason is not None:
             return False
-        self.append(message)
+        messages.append(message)
+        if self._lot:
+            self._lot.unpark()
         if self._handoff:
-            while self._messages and self.reason is None:
-                await self._wait_for_consumer()
+            while messages and self.reason is None:
+                if self._producer is None:
+                    self._producer = trio.lowlevel.ParkingLot()
+                await self._producer.park()
         return True
-
-    async def _wait_for_consumer(self) -> None:
-        if self._producer is None:
-            self._producer = trio.lowlevel.ParkingLot()
-        await self._producer.park()
 
     async def get(self) -> Message:
         """The next message, waiting while there is none.
