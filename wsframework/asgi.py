@@ -203,11 +203,9 @@ class ASGIWebSocketConnection(WebSocketConnection):
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         queue = self._queue
-        while not len(queue):
-            if queue.reason is not None:
-                raise ConnectionClosed(queue.reason)
+        while (message := queue.take()) is None:
             if self._reader_started or self._receiving:
-                await queue.wait()
+                await queue.consumers.park()
                 continue
             self._receiving = True
             try:
@@ -220,7 +218,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 await self._flush_pending_close()
                 if message is not None:
                     return message
-        return queue.pop()
+        return message
 
     async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
         """Send one message; see :meth:`WebSocketConnection.send_message`.

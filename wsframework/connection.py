@@ -198,7 +198,13 @@ class StreamConnection(WebSocketConnection):
         Raises:
             ConnectionClosed: the connection is closed and no message is pending.
         """
-        return await self._queue.get()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        queue = self._queue
+        message = queue.take()
+        while message is None:
+            await queue.consumers.park()
+            message = queue.take()
+        return message
 
     async def send_message(self, message: Message, *, compress: bool = True) -> None:
         """Send one message (see :meth:`WebSocketConnection.send_message`).
