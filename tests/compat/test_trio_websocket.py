@@ -44,8 +44,8 @@ import wsframework
 from wsframework import DeflateOptions
 from wsframework.compat import trio_websocket as W
 
-from .conftest import upgrade_request
-from .peers import ScriptedPeer
+from ..conftest import upgrade_request
+from ..peers import ScriptedPeer
 
 TIMEOUT = 10
 
