@@ -27,9 +27,6 @@ KNOWN_UNMIRRORED = frozenset(
         "wsframework.connection",  # parts in tests/protocol/test_frames.py
         "wsframework.request",
         "wsframework.http",
-        # In tests/test_compat.py, which also opens loopback sockets: that part belongs under
-        # tests/integration/.
-        "wsframework.compat.trio_websocket",
     }
 )
 
