@@ -188,7 +188,7 @@ async def test_remote_close_code_and_reason(tw: ModuleType, nursery: trio.Nurser
 
 
 async def test_close_without_reason_has_reason_none(tw: ModuleType, nursery: trio.Nursery) -> None:
-    """KNOWN FAILURE (wsframework bug): a close frame without reason gives reason '' not None."""
+    """A close frame without a reason gives reason None, as in trio-websocket."""
     seen: list[Any] = []
     done = trio.Event()
 
@@ -453,7 +453,7 @@ async def test_connect_websocket_with_a_user_nursery(tw: ModuleType, nursery: tr
 async def test_send_message_rejects_other_types_with_value_error(
     tw: ModuleType, nursery: trio.Nursery
 ) -> None:
-    """KNOWN FAILURE (wsframework bug): ours raises TypeError, trio-websocket ValueError."""
+    """A wrong message type is a ValueError in both (ours is also a TypeError)."""
     with trio.fail_after(TIMEOUT):
         server = await start_server(tw, nursery, echo_handler(tw))
         async with tw.open_websocket("127.0.0.1", server.port, "/", use_ssl=False) as ws:
