@@ -1,8 +1,14 @@
-"""Shared fixtures: a server on a loopback port and scripted peers over memory streams."""
+"""Shared fixtures: a server on a loopback port and raw handshake bytes; for the trio-websocket
+compat tests (``tests/compat/``, ``tests/integration/test_compat_sockets*.py``), ``tw`` (the
+implementation under test) and ``collect_garbage``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import gc
+import importlib
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,6 +38,33 @@ async def serve(nursery: trio.Nursery) -> AsyncIterator[Callable[..., Awaitable[
         return server
 
     yield start
+
+
+@pytest.fixture
+def collect_garbage() -> Iterator[None]:
+    """Collect after the test, so a leaked socket (ResourceWarning) is blamed on its test."""
+    yield
+    gc.collect()
+
+
+OUR_TRIO_WEBSOCKET = "wsframework.compat.trio_websocket"
+
+
+@pytest.fixture(
+    params=["trio_websocket", OUR_TRIO_WEBSOCKET], ids=["trio-websocket", "wsframework"]
+)
+def tw(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """The module a trio-websocket program imports: the original, or ours."""
+    module = importlib.import_module(request.param)
+    if request.param == OUR_TRIO_WEBSOCKET:
+        yield module  # ours must not leak: a ResourceWarning fails the test
+        return
+    # trio-websocket never closes the client socket when the server closes first or rejects
+    # the handshake (docs/compat.md), so only it is excused from ResourceWarning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        yield module
+        gc.collect()
 
 
 async def raw_request(port: int, data: bytes, *, read_all: bool = True) -> bytes:

@@ -25,7 +25,6 @@ from wsproto.events import (
 
 from wsframework import App, ConnectionClosed, WebSocketRequest
 from wsframework.http import HTTPRequest, Response
-from wsframework.middleware import AccessLog, OriginAllowlist, TokenAuth
 from wsframework.options import ServerOptions
 from wsframework.routing import Route
 from wsframework.server import serve_stream
@@ -277,71 +276,6 @@ async def test_middleware_can_reject(nursery: trio.Nursery) -> None:
     assert (b"x-why", b"no") in event.headers
     assert (await peer.expect(RejectData)).data == b"who are you"
     assert called == []
-
-
-async def test_origin_allowlist(nursery: trio.Nursery) -> None:
-    app = App(middleware=[OriginAllowlist(["https://good.example"], allow_missing=False)])
-
-    @app.websocket("/")
-    async def handler(request: WebSocketRequest) -> None:
-        await request.accept()
-
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"origin", b"https://evil.example")]
-    )
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"origin", b"https://GOOD.example/")]
-    )
-    assert isinstance(event, AcceptConnection)
-
-
-async def test_token_auth(nursery: trio.Nursery) -> None:
-    async def verify(token: str) -> str | None:
-        return "alice" if token == "secret" else None
-
-    app = App(middleware=[TokenAuth(verify)])
-    users: list[str] = []
-
-    @app.websocket("/")
-    async def handler(request: WebSocketRequest) -> None:
-        users.append(request.state.user)
-        await request.accept()
-
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 401
-    assert (b"www-authenticate", b"Bearer") in event.headers
-    _, event = await open_ws(nursery, app, "/?token=wrong")
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    _, event = await open_ws(nursery, app, "/?token=secret")
-    assert isinstance(event, AcceptConnection)
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"authorization", b"Bearer secret")]
-    )
-    assert isinstance(event, AcceptConnection)
-    await trio.testing.wait_all_tasks_blocked()
-    assert users == ["alice", "alice"]
-
-
-async def test_access_log_line(nursery: trio.Nursery, caplog: pytest.LogCaptureFixture) -> None:
-    app = App(middleware=[AccessLog()])
-
-    @app.websocket("/chat", subprotocols=["v1"])
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        await ws.aclose(4000, "bye")
-
-    caplog.set_level(logging.INFO, logger="wsframework.access")
-    peer, _ = await open_ws(nursery, app, "/chat", subprotocols=["v1"])
-    close = await peer.expect(CloseConnection)
-    await peer.send(close.response())
-    await peer.read_until_eof()
-    await trio.testing.wait_all_tasks_blocked()
-    line = next(r.getMessage() for r in caplog.records if r.name == "wsframework.access")
-    assert "/chat accepted subprotocol=v1" in line
-    assert "close=4000" in line
 
 
 async def test_exception_handler_maps_to_close_code(nursery: trio.Nursery) -> None:

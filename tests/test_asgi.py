@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-import wsframework
 from wsframework import App, ConnectionClosed, WebSocketRequest
 from wsframework.options import ASGIOptions
 
@@ -467,57 +464,3 @@ async def test_message_queue_size_0_without_a_reader_task(nursery: trio.Nursery)
     assert got == ["m1"]
     assert server.to_app.statistics().current_buffer_used == 1
     server.disconnect()
-
-
-def test_the_asgi_path_loads_no_native_wire_code() -> None:
-    # Every import wsframework.asgi reaches, read from the source (TYPE_CHECKING blocks and
-    # function-level imports included): the Hypercorn path must not load the App, our server
-    # or client, the native connection, h11 or pydantic.
-    package = Path(wsframework.__file__).parent
-
-    def imports(module: str) -> set[str]:
-        path = package.parent / (module.replace(".", "/") + ".py")
-        if not path.exists():
-            path = package.parent / module.replace(".", "/") / "__init__.py"
-        base = module.rsplit(".", 1)[0]
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    target = base.rsplit(".", node.level - 1)[0] if node.level > 1 else base
-                    target = f"{target}.{node.module}" if node.module else target
-                    found.add(target)
-                    found.update(f"{target}.{alias.name}" for alias in node.names)
-                else:
-                    found.add(node.module or "")
-        return found
-
-    def is_module(name: str) -> bool:
-        path = package.parent / name.replace(".", "/")
-        return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
-
-    seen: set[str] = set()
-    todo = ["wsframework.asgi"]
-    while todo:
-        module = todo.pop()
-        for name in imports(module):
-            if name.startswith("wsframework"):
-                if is_module(name) and name not in seen:
-                    seen.add(name)
-                    todo.append(name)
-            else:
-                seen.add(name.split(".")[0])
-    assert "wsframework.request" in seen and "trio" in seen  # the walk did find imports
-    forbidden = {
-        "wsframework.app",
-        "wsframework.server",
-        "wsframework.client",
-        "wsframework.connection",
-        "wsframework.typed",
-        "wsframework.cli",
-        "h11",
-        "pydantic",
-    }
-    assert seen & forbidden == set()

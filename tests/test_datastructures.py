@@ -44,3 +44,37 @@ def test_state_is_an_attribute_bag() -> None:
     state.user = "alice"
     assert (state.db, state.user) == ("x", "alice")
     assert "alice" in repr(state)
+
+
+def test_headers_decode_latin1_and_slice_as_a_list() -> None:
+    headers = Headers([(b"X-Name", "café".encode("latin-1")), (b"x-name", b"2"), (b"a", b"b")])
+    assert headers["x-name"] == "café"
+    assert headers.getlist("X-NAME") == ["café", "2"]
+    assert headers.getlist("missing") == []
+    assert headers[1:] == [(b"x-name", b"2"), (b"a", b"b")]
+    assert isinstance(headers, list) and len(headers) == 3
+    assert 3 not in headers  # neither a header name nor a pair
+
+
+def test_query_params_decode_plus_and_blank_values() -> None:
+    params = QueryParams("q=a+b&flag&empty=&q=%2B")
+    assert params.getlist("q") == ["a b", "+"]
+    assert params["flag"] == params["empty"] == ""
+    assert params.items() == [("q", "a b"), ("flag", ""), ("empty", ""), ("q", "+")]
+    assert QueryParams() == QueryParams("")
+    assert len(QueryParams()) == 0
+    assert (params == {"q": "a b"}) is False
+    items = params.items()
+    items.clear()  # a copy: the params are unchanged
+    assert len(params) == 4
+
+
+def test_state_names_a_missing_attribute() -> None:
+    state = State()
+    with pytest.raises(AttributeError) as info:
+        _ = state.user
+    assert str(info.value) == "state has no attribute 'user'"
+    assert getattr(state, "user", None) is None
+    assert not hasattr(state, "user")
+    state.user = None
+    assert hasattr(state, "user")

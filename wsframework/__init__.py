@@ -3,6 +3,7 @@
 The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``.
 """
 
+from ._version import __version__
 from .app import App
 from .client import (
     connect_websocket,
@@ -21,6 +22,9 @@ from .exceptions import (
     InvalidHandshake,
     InvalidMessage,
     MessageTypeError,
+    NoMatchFound,
+    RouteDefinitionError,
+    UpgradeRequired,
     WebSocketError,
 )
 from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
@@ -29,10 +33,8 @@ from .options import ASGIOptions, ClientOptions, ServerOptions
 from .protocol.close import CloseReason
 from .protocol.deflate import DeflateOptions
 from .request import WebSocketRequest
-from .routing import NoMatchFound, RouteDefinitionError, register_converter
+from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "ASGIOptions",
@@ -56,9 +58,10 @@ __all__ = [
     "NoMatchFound",
     "QueryParams",
     "Response",
-    "ServerOptions",
     "RouteDefinitionError",
+    "ServerOptions",
     "State",
+    "UpgradeRequired",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketRequest",

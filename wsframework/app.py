@@ -262,6 +262,10 @@ class App:
     async def lifespan_context(self) -> AsyncIterator[App]:
         """Startup on entry, shutdown on exit: the user's lifespan, hooks and the app nursery.
 
+        Cancelling the code inside the block (a server stopping) still runs the shutdown hooks,
+        shielded; the app nursery's tasks are cancelled. Startup is not bounded: to bound it,
+        enter this under ``trio.fail_after``.
+
         Raises:
             Exception: whatever a startup hook raised (the app must not start half-ready).
         """

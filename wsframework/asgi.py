@@ -215,18 +215,17 @@ class ASGIWebSocketConnection(WebSocketConnection):
         """Receive the next message; see :meth:`WebSocketConnection.get_message`.
 
         Until a reader task is needed (see :meth:`send_message`), the calling task receives
-        from the server itself: no task hop per message.
+        from the server itself: no task hop per message. Cancelling is safe (a message is only
+        taken when returned); bound it with ``trio.move_on_after`` or ``trio.fail_after``.
 
         Raises:
             ConnectionClosed: the connection is closed and no message is pending.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         queue = self._queue
-        while not len(queue):
-            if queue.reason is not None:
-                raise ConnectionClosed(queue.reason)
+        while (message := queue.take()) is None:
             if self._reader_started or self._receiving:
-                await queue.wait()
+                await queue.consumers.park()
                 continue
             self._receiving = True
             try:
@@ -239,10 +238,13 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 await self._flush_pending_close()
                 if message is not None:
                     return message
-        return queue.pop()
+        return message
 
     async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
         """Send one message; see :meth:`WebSocketConnection.send_message`.
+
+        It waits as long as the ASGI server's ``send`` does; cancelling it is as safe as
+        cancelling that ``send``. Bound a whole exchange with ``trio.move_on_after``.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
@@ -269,7 +271,8 @@ class ASGIWebSocketConnection(WebSocketConnection):
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def ping(self, payload: bytes | None = None) -> None:
-        """Not available under ASGI: the server sends pings itself.
+        """Not available under ASGI: the server sends pings itself. Raises at once, so there
+        is nothing to cancel or time out.
 
         Raises:
             RuntimeError: always.
@@ -277,7 +280,8 @@ class ASGIWebSocketConnection(WebSocketConnection):
         raise RuntimeError("ping() is not available under ASGI: the ASGI server handles pings")
 
     async def pong(self, payload: bytes | None = None) -> None:
-        """Not available under ASGI.
+        """Not available under ASGI. Raises at once, so there is nothing to cancel or time
+        out.
 
         Raises:
             RuntimeError: always.
@@ -285,7 +289,8 @@ class ASGIWebSocketConnection(WebSocketConnection):
         raise RuntimeError("pong() is not available under ASGI: the ASGI server handles pongs")
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close with ``code`` and ``reason``; idempotent. Bounded by 1 s.
+        """Close with ``code`` and ``reason``; idempotent. Shielded from cancellation and
+        bounded by 1 s, so it needs no timeout of its own.
 
         Raises:
             ValueError: ``code`` may not be sent in a close frame.

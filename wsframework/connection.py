@@ -70,7 +70,6 @@ class StreamConnection(WebSocketConnection):
         "_id",
         "_latency",
         "_path",
-        "_pings",
         "_queue",
         "_read_size",
         "_request_headers",
@@ -110,7 +109,6 @@ class StreamConnection(WebSocketConnection):
         self._fd = -1
         if isinstance(stream, trio.SocketStream):
             self._fd = stream.socket.fileno()
-        self._pings: dict[bytes, tuple[trio.Event, float]] = {}
         self._latency: float | None = None
         self._finished: trio.Event | None = None  # made when someone waits
         self._done = False
@@ -200,25 +198,24 @@ class StreamConnection(WebSocketConnection):
         Raises:
             ConnectionClosed: the connection is closed and no message is pending.
         """
-        return await self._queue.get()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        queue = self._queue
+        message = queue.take()
+        while message is None:
+            await queue.consumers.park()
+            message = queue.take()
+        return message
 
     async def send_message(self, message: Message, *, compress: bool = True) -> None:
-        """Send one message: text for ``str``, binary for ``bytes``/``bytearray``/``memoryview``.
+        """Send one message (see :meth:`WebSocketConnection.send_message`).
 
-        Args:
-            message: the payload.
-            compress: ``False`` sends this message uncompressed even when permessage-deflate is
-                on (useful for payloads that are already compressed).
-
-        Returns once the kernel has taken all the bytes; if the peer reads slowly this waits,
-        which is the backpressure. Cancelling while it waits may leave a partial frame on the
-        wire, after which the connection is unusable and is closed; put a timeout on a whole
-        conversation rather than on single sends (``trio.move_on_after``).
+        Returns once the kernel took all the bytes (backpressure). Cancelling while it waits may
+        leave a partial frame, after which the connection is closed: bound whole exchanges
+        with ``trio.move_on_after`` rather than single sends.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
-            MessageTypeError: ``message`` is neither text nor bytes (a ``TypeError`` and, as in
-                trio-websocket, a ``ValueError``).
+            MessageTypeError: ``message`` is neither text nor bytes.
         """
         if not isinstance(message, (str, bytes, bytearray, memoryview)):
             self._engine.send_message(message, compress)  # raises MessageTypeError
@@ -239,14 +236,7 @@ class StreamConnection(WebSocketConnection):
             self._end_send_turn()
 
     async def ping(self, payload: bytes | None = None) -> None:
-        """Send a ping and wait for the matching pong.
-
-        A pong also answers every earlier ping still in flight (a peer may answer several
-        pings with one pong). :attr:`latency` is updated from the round trip.
-
-        Args:
-            payload: at most 125 bytes, unique among pings in flight; ``None`` picks 4 random
-                bytes.
+        """Send a ping and wait for its pong (see :meth:`WebSocketConnection.ping`).
 
         Cancelling is safe (the ping is forgotten). For a timeout use ``trio.fail_after``.
 
@@ -263,27 +253,21 @@ class StreamConnection(WebSocketConnection):
         def frame() -> bytes:
             if engine.state is not _OPEN:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
-            key, data = engine.ping(payload)
+            key, data = engine.ping(payload, (event, trio.current_time()))
             sent.append(key)
-            self._pings[key] = (event, trio.current_time())
             return data
 
-        if payload is not None and bytes(payload) in self._pings:
-            raise ValueError(f"Payload value {bytes(payload)!r} is already in flight.")
         try:
             await self._send_frame(frame)
             await event.wait()
-            if sent and sent[0] in self._pings:  # woken by the connection closing, not a pong
+            if sent and engine.in_flight(sent[0]):  # woken by the connection closing
                 raise ConnectionClosed(self._queue.reason)
         finally:
             for key in sent:
-                self._pings.pop(key, None)
                 engine.forget_ping(key)
 
     async def pong(self, payload: bytes | None = None) -> None:
-        """Send an unsolicited pong (a one-way heartbeat).
-
-        Cancelling is as for :meth:`send_message`.
+        """Send an unsolicited pong. Cancelling is as for :meth:`send_message`.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
@@ -294,17 +278,11 @@ class StreamConnection(WebSocketConnection):
         await self._send_frame(lambda: engine.pong(payload or b""))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close the connection: send a close frame, wait for the peer's, close the stream.
+        """Close: close frame, wait for the peer's (at most ``disconnect_timeout``), close
+        the stream (see :meth:`WebSocketConnection.aclose`). Idempotent.
 
-        Idempotent. Afterwards :meth:`get_message` and :meth:`send_message` raise
-        :exc:`ConnectionClosed` and pending messages are discarded. The wait for the peer's close
-        frame is bounded by ``disconnect_timeout`` (60 s unless set), and the stream is closed
-        even if this call is cancelled, so it is safe to cancel; to bound it more tightly use
+        Safe to cancel: the stream is closed anyway. To bound it more tightly use
         ``with trio.move_on_after(seconds):``.
-
-        Args:
-            code: 1000 (normal), 1001 (going away), 1002-1003, 1007-1014 or 3000-4999.
-            reason: a short text, truncated to 123 bytes of UTF-8.
 
         Raises:
             ValueError: ``code`` may not be sent in a close frame.
@@ -328,11 +306,8 @@ class StreamConnection(WebSocketConnection):
             await self._close_stream()
 
     async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """Close at once for a shutdown: send a close frame unless one was exchanged already,
-        then close the stream without waiting for the peer's answer.
-
-        Shielded and bounded by 1 s, so it works inside a cancelled scope (a server being
-        cancelled still tells its clients why) and needs no timeout of its own.
+        """Close for a shutdown: close frame unless one was exchanged, then close the
+        stream without waiting. Shielded and bounded by 1 s: it needs no timeout.
 
         Raises:
             ValueError: ``code`` may not be sent in a close frame.
@@ -369,7 +344,7 @@ class StreamConnection(WebSocketConnection):
         if self._queue.reason is not None:
             return
         self._queue.close(reason, discard=local)
-        for event, _sent_at in self._pings.values():
+        for event, _sent_at in self._engine.pings():
             event.set()
 
     async def _close_stream(self) -> None:
@@ -504,9 +479,7 @@ class StreamConnection(WebSocketConnection):
         queue = self._queue
         for event in self._engine.receive(bytes(data)):
             if type(event) is str or type(event) is bytes:
-                if queue.has_room:
-                    queue.append(event)
-                else:
+                if not queue.offer(event):
                     await queue.put(event)  # False: closing, nobody will read it
             elif isinstance(event, PingReceived):
                 if self._engine.state is _OPEN:
@@ -528,14 +501,10 @@ class StreamConnection(WebSocketConnection):
         return True
 
     def _on_pong(self, event: PongReceived) -> None:
-        now = trio.current_time()
-        for key in event.acked:
-            entry = self._pings.pop(key, None)
-            if entry is None:
-                continue
-            if key == event.payload:
-                self._latency = now - entry[1]
-            entry[0].set()
+        if event.acked:
+            self._latency = trio.current_time() - event.acked[-1][1]
+        for waiter, _sent_at in event.acked:
+            waiter.set()
 
     async def _fail(self, code: int, reason: str | None) -> None:
         """Fail the connection after a protocol error by the peer: close frame, then EOF."""

@@ -15,29 +15,19 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
+from .exceptions import RouteDefinitionError
+
 __all__ = [
     "Converter",
     "FloatConverter",
     "IntConverter",
     "PathConverter",
+    "RouteDefinitionError",
     "StringConverter",
     "UUIDConverter",
     "register_converter",
     "registered_converters",
 ]
-
-
-class RouteDefinitionError(ValueError):
-    """A template, converter, route or set of routes is invalid.
-
-    Raised at definition time: by :class:`Route`, :meth:`Router.add` and
-    :func:`register_converter`. The message names the offending template or route.
-    """
-
-
-# Defined here because register_converter() raises it; its public home is wsframework.routing,
-# which re-exports it and is the module reprs, tracebacks and pickles name.
-RouteDefinitionError.__module__ = "wsframework.routing"
 
 
 class Converter(Protocol):

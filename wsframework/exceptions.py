@@ -9,10 +9,16 @@
           │    ├── ConnectionTimeout     the opening handshake took too long
           │    ├── DisconnectionTimeout  the closing handshake took too long
           │    └── InvalidHandshake      a peer's handshake was malformed (carries status_code)
+          │         └── UpgradeRequired  a plain HTTP request reached the server (426 unless
+          │                              an HTTP route takes it)
           ├── ConnectionClosed           the connection is closed (carries a CloseReason)
           ├── InvalidMessage             a message failed validation (also a ValueError)
-          └── MessageTypeError           send_message() got neither str nor bytes (also a
-                                         TypeError and a ValueError)
+          ├── MessageTypeError           send_message() got neither str nor bytes (also a
+          │                              TypeError and a ValueError)
+          ├── RouteDefinitionError       a route, template or converter is invalid, raised when
+          │                              it is defined (also a ValueError)
+          └── NoMatchFound               no URL can be built for a route name and parameters
+                                         (also a LookupError)
 
 Misuse on our own side raises the stdlib exceptions whose meaning matches: ``ValueError`` for a
 bad argument, ``TypeError`` for a wrong type, ``RuntimeError`` for a call in the wrong state.
@@ -21,6 +27,12 @@ The names, constructors, attributes and ``repr`` forms of ``HandshakeError``,
 ``ConnectionRejected``, ``ConnectionTimeout``, ``DisconnectionTimeout`` and ``ConnectionClosed``
 are those of trio-websocket 0.12, so ``except trio_websocket.ConnectionClosed`` code keeps working
 after switching imports.
+
+Every class is defined here, so this module has no runtime import of anything of ours (the
+``CloseReason`` annotation is imported for type checkers only). The modules that raise them
+re-export them where they used to live: ``wsframework.routing`` (``RouteDefinitionError``,
+``NoMatchFound``), ``wsframework.converters`` (``RouteDefinitionError``) and
+``wsframework.protocol.handshake`` (``UpgradeRequired``).
 """
 
 from __future__ import annotations
@@ -39,6 +51,9 @@ __all__ = [
     "InvalidHandshake",
     "InvalidMessage",
     "MessageTypeError",
+    "NoMatchFound",
+    "RouteDefinitionError",
+    "UpgradeRequired",
     "WebSocketError",
 ]
 
@@ -141,3 +156,39 @@ class MessageTypeError(WebSocketError, TypeError, ValueError):
 
     A ``TypeError`` by meaning, and a ``ValueError`` because trio-websocket raised that.
     """
+
+
+class UpgradeRequired(InvalidHandshake):
+    """A plain HTTP request (no WebSocket upgrade): 426 unless an HTTP handler takes it.
+
+    Raised by the server's handshake parser; the server answers it or hands the request to the
+    App's HTTP routes.
+
+    Attributes:
+        method: the request method, e.g. ``"GET"``.
+        target: the request target (path and query string).
+        request_headers: the request headers as ``(lower-case name, value)`` byte pairs.
+    """
+
+    def __init__(self, method: str, target: str, headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(
+            "this is a WebSocket endpoint: send a WebSocket upgrade request",
+            426,
+            ((b"upgrade", b"websocket"), (b"connection", b"Upgrade")),
+        )
+        self.method = method
+        self.target = target
+        self.request_headers = headers
+
+
+class RouteDefinitionError(WebSocketError, ValueError):
+    """A template, converter, route or set of routes is invalid.
+
+    Raised at definition time: by :class:`~wsframework.routing.Route`,
+    :meth:`~wsframework.routing.Router.add` and :func:`~wsframework.register_converter`. The
+    message names the offending template or route.
+    """
+
+
+class NoMatchFound(WebSocketError, LookupError):
+    """No URL can be built: unknown route name, or missing, extra or invalid parameters."""

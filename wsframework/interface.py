@@ -107,13 +107,15 @@ class MessageQueue:
             returns only once a consumer has taken the message.
     """
 
-    __slots__ = ("_capacity", "_handoff", "_lot", "_messages", "_producer", "reason")
+    __slots__ = ("_capacity", "_handoff", "_messages", "_producer", "_room", "consumers", "reason")
 
     def __init__(self, capacity: int) -> None:
         self._handoff = capacity == 0
         self._capacity = max(1, capacity)
+        self._room = capacity  # what offer() may fill: nothing in hand-off mode
         self._messages: list[Message] = []  # a list: an empty deque costs 760 B
-        self._lot = trio.lowlevel.ParkingLot()  # consumers
+        #: Where consumers park while the queue is empty (woken by a message or the close).
+        self.consumers = trio.lowlevel.ParkingLot()
         self._producer: trio.lowlevel.ParkingLot | None = None  # made when the producer waits
         #: Why the queue was closed, else ``None``.
         self.reason: CloseReason | None = None
@@ -121,16 +123,16 @@ class MessageQueue:
     def __len__(self) -> int:
         return len(self._messages)
 
-    @property
-    def has_room(self) -> bool:
-        """Whether :meth:`append` may be called (the queue is below capacity, not handoff)."""
-        return len(self._messages) < self._capacity and not self._handoff
-
-    def append(self, message: Message) -> None:
-        """Add a message without waiting; the caller checked :attr:`has_room`."""
-        self._messages.append(message)
-        if self._lot:
-            self._lot.unpark()
+    def offer(self, message: Message) -> bool:
+        """Add a message if that needs no wait: the queue is open and below capacity (never in
+        hand-off mode). ``False`` means nothing was added: call :meth:`put`."""
+        messages = self._messages
+        if len(messages) >= self._room or self.reason is not None:
+            return False
+        messages.append(message)
+        if self.consumers:
+            self.consumers.unpark()
+        return True
 
     async def put(self, message: Message) -> bool:
         """Add a message, waiting while the queue is full (and, with capacity 0, until a
@@ -139,57 +141,58 @@ class MessageQueue:
 
         Cancelling is safe: the message is then not queued.
         """
-        while len(self._messages) >= self._capacity:
+        messages = self._messages
+        while len(messages) >= self._capacity:
             if self.reason is not None:
                 return False
-            await self._wait_for_consumer()
+            if self._producer is None:
+                self._producer = trio.lowlevel.ParkingLot()
+            await self._producer.park()
         if self.reason is not None:
             return False
-        self.append(message)
+        messages.append(message)
+        if self.consumers:
+            self.consumers.unpark()
         if self._handoff:
-            while self._messages and self.reason is None:
-                await self._wait_for_consumer()
+            while messages and self.reason is None:
+                if self._producer is None:
+                    self._producer = trio.lowlevel.ParkingLot()
+                await self._producer.park()
         return True
 
-    async def _wait_for_consumer(self) -> None:
-        if self._producer is None:
-            self._producer = trio.lowlevel.ParkingLot()
-        await self._producer.park()
-
-    async def get(self) -> Message:
-        """The next message, waiting while there is none.
-
-        Cancelling is safe: a message is only taken when this returns it.
+    def take(self) -> Message | None:
+        """The next message without waiting, or ``None`` while there is none (then park on
+        :attr:`consumers` and try again: ``get_message`` does so in its own frame, one less
+        coroutine per parked handler).
 
         Raises:
             ConnectionClosed: the queue is closed and empty.
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
         messages = self._messages
-        while not messages:
+        if not messages:
             if self.reason is not None:
                 raise ConnectionClosed(self.reason)
-            await self._lot.park()
+            return None
         message = messages.pop(0)
         if self._producer:
             self._producer.unpark()
         return message
 
-    def pop(self) -> Message:
-        """The next message without waiting.
+    async def get(self) -> Message:
+        """The next message, waiting while there is none.
+
+        Cancelling is safe: a message is only taken when this returns it. Bound it with
+        ``trio.move_on_after``.
 
         Raises:
-            IndexError: the queue is empty.
+            ConnectionClosed: the queue is closed and empty.
         """
-        message = self._messages.pop(0)
-        if self._producer:
-            self._producer.unpark()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        message = self.take()
+        while message is None:
+            await self.consumers.park()
+            message = self.take()
         return message
-
-    async def wait(self) -> None:
-        """Park until a message arrives or the queue closes (for a consumer that also
-        receives by itself, as the ASGI connection does)."""
-        await self._lot.park()
 
     def close(self, reason: CloseReason, *, discard: bool = False, replace: bool = False) -> None:
         """Record why the connection closed and wake everyone; a second call does nothing
@@ -205,7 +208,7 @@ class MessageQueue:
         self.reason = reason
         if discard:
             self._messages.clear()
-        self._lot.unpark_all()
+        self.consumers.unpark_all()
         if self._producer:
             self._producer.unpark_all()
 

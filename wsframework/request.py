@@ -59,11 +59,15 @@ class HandshakeTransport(Protocol):
     @property
     def remote(self) -> Endpoint | str: ...
 
-    async def accept(
-        self, subprotocol: str | None, extra_headers: Headers
-    ) -> WebSocketConnection: ...
+    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> WebSocketConnection:
+        """Send the 101 (or its ASGI equivalent) and return the open connection; called by
+        :meth:`WebSocketRequest.accept`, whose docstring says how to cancel or time it out."""
+        ...
 
-    async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None: ...
+    async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
+        """Answer with an HTTP response and end the connection; called by
+        :meth:`WebSocketRequest.reject`, whose docstring says how to cancel or time it out."""
+        ...
 
 
 class RequestApp(Protocol):

@@ -29,7 +29,8 @@ This module is pure Python with no I/O and no trio: the App layer turns a :class
 response (404, 405, 426, ...).
 
 The converters and their registry live in :mod:`wsframework.converters` and are re-exported
-here.
+here, as are :class:`RouteDefinitionError` and :class:`NoMatchFound`, which live in
+:mod:`wsframework.exceptions` with every other exception of ours.
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ from .converters import (
     FloatConverter,
     IntConverter,
     PathConverter,
-    RouteDefinitionError,
     StringConverter,
     UUIDConverter,
     _converters,
     register_converter,
     registered_converters,
 )
+from .exceptions import NoMatchFound, RouteDefinitionError
 
 __all__ = [
     "Converter",
@@ -83,10 +84,6 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Characters kept as they are when building a URL path: RFC 3986 pchar minus the unreserved set
 # (which quote() always keeps), plus "/".
 _PATH_SAFE = "/:@!$&'()*+,;="
-
-
-class NoMatchFound(LookupError):
-    """No URL can be built: unknown route name, or missing, extra or invalid parameters."""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ class ConnectionTracker:
             self._idle.set()
 
     async def wait_idle(self) -> None:
-        """Return once no connection (in any phase) is left."""
+        """Return once no connection (in any phase) is left; cancel it (or bound it with
+        ``trio.move_on_after``, as :meth:`WebSocketServer.shutdown` does) to stop waiting."""
         if self.active == 0:
             await trio.lowlevel.checkpoint()
             return
@@ -160,7 +161,10 @@ class _NativeHandshake:
 async def send_http_response(
     stream: trio.abc.Stream, status_code: int, headers: Headers, body: bytes
 ) -> None:
-    """Write a whole HTTP response and close the stream, ignoring a peer that already left."""
+    """Write a whole HTTP response and close the stream, ignoring a peer that already left.
+
+    The write is bounded by 5 s and the stream is closed even if this is cancelled.
+    """
     try:
         with trio.move_on_after(5):
             await stream.send_all(build_http_response(status_code, headers, body))
@@ -176,6 +180,9 @@ async def read_handshake(
     handshake: ServerHandshake | None = None,
 ) -> HandshakeRequest:
     """Read and check the opening handshake request.
+
+    Not bounded by itself: wrap it in ``trio.move_on_after`` (the server uses
+    ``connect_timeout``). Cancelling it is safe; the stream is left to the caller to close.
 
     Raises:
         InvalidHandshake: the request is malformed (answer with ``exc.status_code``);
@@ -246,7 +253,9 @@ async def serve_stream(
     """Run the whole life of one server-side connection: handshake, handler, close.
 
     A plain HTTP request goes to ``http_handler`` when there is one, else gets 426. With a
-    ``tracker`` that is draining, a completed handshake gets 503.
+    ``tracker`` that is draining, a completed handshake gets 503. The handshake is bounded by
+    ``options.connect_timeout``; cancelling this (a server stopping) closes an accepted
+    connection with 1001 (see :func:`~wsframework.handling.run_handler`).
     """
     if tracker is None:
         await _serve_stream(handler, stream, options, http_handler, None)

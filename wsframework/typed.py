@@ -466,7 +466,8 @@ class TypedConnection(WebSocketConnection, Generic[ReceiveT, SendT]):
         await self._ws.send_message(self._contract.check_send(value))
 
     async def send_model(self, instance: SendT) -> None:
-        """The same as :meth:`send` (kept so code written for a plain connection works)."""
+        """:meth:`send` under another name (for code written for a plain connection); cancel
+        and time out as for :meth:`send`."""
         await self.send(instance)
 
     async def receive_model(self, model: type[M]) -> M:
@@ -480,27 +481,33 @@ class TypedConnection(WebSocketConnection, Generic[ReceiveT, SendT]):
     # ------------------------------------------------------------------ pass-through
 
     async def get_message(self) -> str | bytes:
-        """The wrapped connection's :meth:`~WebSocketConnection.get_message` (unchecked)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.get_message`, unchecked (and
+        cancelled or timed out as it is)."""
         return await self._ws.get_message()
 
     async def send_message(self, message: str | bytes, *, compress: bool = True) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.send_message` (unchecked)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.send_message`, unchecked (and
+        cancelled or timed out as it is)."""
         await self._ws.send_message(message, compress=compress)
 
     async def receive_json(self) -> Any:
-        """The wrapped connection's :meth:`~WebSocketConnection.receive_json` (unchecked)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.receive_json`, unchecked (and
+        cancelled or timed out as it is)."""
         return await self._ws.receive_json()
 
     async def send_json(self, obj: Any) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.send_json` (unchecked)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.send_json`, unchecked (and
+        cancelled or timed out as it is)."""
         await self._ws.send_json(obj)
 
     async def ping(self, payload: bytes | None = None) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.ping`."""
+        """The wrapped connection's :meth:`~WebSocketConnection.ping` (cancelled or timed out
+        as it is)."""
         await self._ws.ping(payload)
 
     async def pong(self, payload: bytes | None = None) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.pong`."""
+        """The wrapped connection's :meth:`~WebSocketConnection.pong` (cancelled or timed out
+        as it is)."""
         await self._ws.pong(payload)
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from .._version import __version__
+
 # ``X as X`` marks a re-export: every public name of the former single-module cli.py is still
 # importable from wsframework.cli.
 from .common import PROG as PROG
@@ -97,8 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Run and inspect wsframework applications."
     )
-    from .. import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

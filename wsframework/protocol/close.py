@@ -1,26 +1,46 @@
-"""Close codes and the :class:`CloseReason` value object."""
+"""Close codes and the :class:`CloseReason` value object.
+
+Standard library only: the ASGI transport uses it too, and must not load wsproto.
+"""
 
 from __future__ import annotations
 
-from wsproto.frame_protocol import CloseReason as _WsprotoCode
-
 __all__ = ["CloseReason", "check_close_code"]
+
+# The names wsproto's ``frame_protocol.CloseReason`` (and so trio-websocket) gives the codes;
+# tests/protocol/test_close.py compares the two tables.
+_NAMES = {
+    1000: "NORMAL_CLOSURE",
+    1001: "GOING_AWAY",
+    1002: "PROTOCOL_ERROR",
+    1003: "UNSUPPORTED_DATA",
+    1005: "NO_STATUS_RCVD",
+    1006: "ABNORMAL_CLOSURE",
+    1007: "INVALID_FRAME_PAYLOAD_DATA",
+    1008: "POLICY_VIOLATION",
+    1009: "MESSAGE_TOO_BIG",
+    1010: "MANDATORY_EXT",
+    1011: "INTERNAL_ERROR",
+    1012: "SERVICE_RESTART",
+    1013: "TRY_AGAIN_LATER",
+    1015: "TLS_HANDSHAKE_FAILED",
+}
 
 # Codes an endpoint may put in a close frame it sends (RFC 6455 7.4.1 and the IANA registry).
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
 def _code_name(code: int) -> str:
-    try:
-        return _WsprotoCode(code).name
-    except ValueError:
-        if 1000 <= code <= 2999:
-            return "RFC_RESERVED"
-        if 3000 <= code <= 3999:
-            return "IANA_RESERVED"
-        if 4000 <= code <= 4999:
-            return "PRIVATE_RESERVED"
-        return "INVALID_CODE"
+    name = _NAMES.get(code)
+    if name is not None:
+        return name
+    if 1000 <= code <= 2999:
+        return "RFC_RESERVED"
+    if 3000 <= code <= 3999:
+        return "IANA_RESERVED"
+    if 4000 <= code <= 4999:
+        return "PRIVATE_RESERVED"
+    return "INVALID_CODE"
 
 
 def check_close_code(code: int) -> None:

@@ -66,11 +66,12 @@ class PingReceived:
 
 @dataclass(frozen=True)
 class PongReceived:
-    """The peer ponged. ``acked`` are our pings it answers, oldest first (a pong answers its
-    ping and every ping sent before it); empty for an unsolicited pong."""
+    """The peer ponged. ``acked`` are the tokens of our pings it answers, oldest first (a pong
+    answers its ping and every ping sent before it; the last is its own); empty for an
+    unsolicited pong."""
 
     payload: bytes
-    acked: tuple[bytes, ...]
+    acked: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,10 @@ class Engine:
         self._deflate = deflate
         self._max_message_size = max_message_size
         self._limit = min(max_message_size, max_frame_size)
-        self._parts: list[Any] = []
+        # Made when first needed: an idle connection keeps neither.
+        self._parts: list[Any] | None = None  # fragments of the message being assembled
         self._part_size = 0
-        self._pings: dict[bytes, None] = {}  # in flight, in sending order
+        self._pings: dict[bytes, Any] | None = None  # in flight, in sending order: token
         self._tail: bytes | bytearray = b""  # the start of a plain frame, awaiting the rest
         self._frames, self._wsproto_messages = _adopt_wsproto(proto)
 
@@ -249,11 +251,13 @@ class Engine:
                 if self._part_size > limit:
                     yield self._too_big()
                     return
+                if self._parts is None:
+                    self._parts = []
                 self._parts.append(data)
                 if event.message_finished:
                     joiner = "" if isinstance(event, TextMessage) else b""
                     message = joiner.join(self._parts)
-                    self._parts = []
+                    self._parts = None
                     self._part_size = 0
                     yield message
             elif isinstance(event, Ping):
@@ -265,7 +269,7 @@ class Engine:
                 return
 
     def _too_big(self) -> ProtocolError:
-        self._parts = []
+        self._parts = None
         self._part_size = 0
         return ProtocolError(1009, f"message exceeds {self._max_message_size} bytes")
 
@@ -279,13 +283,13 @@ class Engine:
         # LOCAL_CLOSING): the peer broke the protocol.
         return ProtocolError(int(event.code), event.reason or None)
 
-    def _acked(self, payload: bytes) -> tuple[bytes, ...]:
-        if payload not in self._pings:
+    def _acked(self, payload: bytes) -> tuple[Any, ...]:
+        pings = self._pings
+        if not pings or payload not in pings:
             return ()
         acked = []
-        for key in list(self._pings):
-            del self._pings[key]
-            acked.append(key)
+        for key in list(pings):
+            acked.append(pings.pop(key))
             if key == payload:
                 break
         return tuple(acked)
@@ -311,30 +315,43 @@ class Engine:
             return encode_data_frame(bytes(message), False, self._client)
         raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
 
-    def ping(self, payload: bytes | None = None) -> tuple[bytes, bytes]:
+    def ping(self, payload: bytes | None = None, token: Any = None) -> tuple[bytes, bytes]:
         """Register a ping in flight; ``(payload, frame)``. ``None`` picks 4 random bytes.
 
-        Call only while :attr:`state` is ``OPEN``.
+        ``token`` is yours: :class:`PongReceived` hands it back when the pong arrives. Call
+        only while :attr:`state` is ``OPEN``.
 
         Raises:
             ValueError: ``payload`` is already in flight or longer than 125 bytes.
         """
+        if self._pings is None:
+            self._pings = {}
+        pings = self._pings
         if payload is None:
             payload = struct.pack("!I", random.getrandbits(32))
-            while payload in self._pings:
+            while payload in pings:
                 payload = struct.pack("!I", random.getrandbits(32))
         payload = bytes(payload)
-        if payload in self._pings:
+        if payload in pings:
             raise ValueError(f"Payload value {payload!r} is already in flight.")
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
         frame = self._proto.send(Ping(payload=payload))
-        self._pings[payload] = None
+        pings[payload] = token
         return payload, frame
+
+    def in_flight(self, payload: bytes) -> bool:
+        """Whether the ping of ``payload`` still waits for its pong."""
+        return self._pings is not None and payload in self._pings
+
+    def pings(self) -> list[Any]:
+        """The tokens of every ping in flight, oldest first."""
+        return list(self._pings.values()) if self._pings else []
 
     def forget_ping(self, payload: bytes) -> None:
         """Stop waiting for the pong of ``payload`` (its ping was cancelled or failed)."""
-        self._pings.pop(payload, None)
+        if self._pings is not None:
+            self._pings.pop(payload, None)
 
     def pong(self, payload: bytes = b"") -> bytes:
         """A pong frame: the answer to a :class:`PingReceived`, or unsolicited; ``b""`` once

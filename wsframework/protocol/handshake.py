@@ -17,7 +17,7 @@ from http import HTTPStatus
 
 import h11
 
-from ..exceptions import InvalidHandshake
+from ..exceptions import InvalidHandshake, UpgradeRequired
 
 __all__ = [
     "HandshakeRequest",
@@ -67,20 +67,6 @@ class HandshakeRequest:
     extensions: list[str]
     key: bytes
     trailing_data: bytes = field(default=b"", repr=False)
-
-
-class UpgradeRequired(InvalidHandshake):
-    """A plain HTTP request (no WebSocket upgrade): 426 unless an HTTP handler takes it."""
-
-    def __init__(self, method: str, target: str, headers: Headers) -> None:
-        super().__init__(
-            "this is a WebSocket endpoint: send a WebSocket upgrade request",
-            426,
-            ((b"upgrade", b"websocket"), (b"connection", b"Upgrade")),
-        )
-        self.method = method
-        self.target = target
-        self.request_headers = headers
 
 
 def _single(headers: Headers, name: bytes) -> bytes | None:

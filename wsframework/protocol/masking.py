@@ -3,8 +3,9 @@
 wsproto unmasks every client frame with pure-Python code (about 2.5 ms per MiB here, four times
 the cost of a raw Trio echo of the same MiB). ``wsframework._speedups`` does it a machine word at a
 time in C (about 17 µs per MiB). :func:`install` swaps wsproto's masker class for ours; the
-result is byte-for-byte identical (``tests/test_masking.py`` compares them), so any other wsproto
-user in the process only gets faster.
+result is byte-for-byte identical (``tests/protocol/test_masking.py`` compares them), so any other
+wsproto user in the process only gets faster. Importing this module installs it: every
+connection does, through ``protocol/frames.py``.
 
 The C module is built by ``pip install``. Where no compiler was available it is missing, and
 wsproto's own masker stays in place: slower, equally correct, and reported by
@@ -59,3 +60,6 @@ def install() -> bool:
         return False
     _frame_protocol.XorMaskerSimple = FastMasker  # type: ignore[misc,assignment]
     return True
+
+
+install()

@@ -1,21 +1,11 @@
-"""Sans-I/O tests of wsframework.protocol: handshake checks, close codes, deflate limits."""
+"""The server's opening handshake, sans-I/O (wsframework.protocol.handshake)."""
 
 from __future__ import annotations
 
-import zlib
-
 import h11
 import pytest
-from wsproto import ConnectionType
-from wsproto.connection import Connection
-from wsproto.events import BytesMessage, CloseConnection, TextMessage
-from wsproto.frame_protocol import CloseReason as WsprotoCode
-from wsproto.frame_protocol import FrameProtocol, Opcode, RsvBits
 
-from wsframework import CloseReason, DeflateOptions, HandshakeError, InvalidHandshake
-from wsframework.protocol.close import check_close_code
-from wsframework.protocol.deflate import DEFAULT_DEFLATE, LimitedDeflate
-from wsframework.protocol.frames import encode_data_frame
+from wsframework import HandshakeError, InvalidHandshake
 from wsframework.protocol.handshake import (
     ServerHandshake,
     accept_key,
@@ -24,15 +14,11 @@ from wsframework.protocol.handshake import (
     check_header,
     validate_request,
 )
-from wsframework.server import negotiate_deflate
 
-from .conftest import upgrade_request
-from .peers import (
-    OP_BINARY,
+from ..conftest import upgrade_request
+from ..peers import (
     OP_TEXT,
     build_frame,
-    deflate_raw,
-    parse_frame,
 )
 
 # ---------------------------------------------------------------------- handshake.py
@@ -308,214 +294,3 @@ def test_build_http_response_unknown_status_and_range() -> None:
     for status in (101, 99, 600, 0):
         with pytest.raises(ValueError, match="status_code"):
             build_http_response(status)
-
-
-# ---------------------------------------------------------------------- close.py
-
-
-@pytest.mark.parametrize(
-    "code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1014, 3000, 3999, 4000, 4999]
-)
-def test_sendable_close_codes(code: int) -> None:
-    assert check_close_code(code) is None
-
-
-@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, -1])
-def test_unsendable_close_codes(code: int) -> None:
-    with pytest.raises(ValueError, match="cannot be sent"):
-        check_close_code(code)
-
-
-@pytest.mark.parametrize("code", [True, "1000", 1000.0, None])
-def test_close_code_type(code: object) -> None:
-    with pytest.raises(TypeError):
-        check_close_code(code)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("code", "name"),
-    [
-        (1000, "NORMAL_CLOSURE"),
-        (1002, "PROTOCOL_ERROR"),
-        (1006, "ABNORMAL_CLOSURE"),
-        (1009, "MESSAGE_TOO_BIG"),
-        (1004, "RFC_RESERVED"),
-        (2500, "RFC_RESERVED"),
-        (3500, "IANA_RESERVED"),
-        (4500, "PRIVATE_RESERVED"),
-        (5000, "INVALID_CODE"),
-        (999, "INVALID_CODE"),
-    ],
-)
-def test_close_reason_names(code: int, name: str) -> None:
-    assert CloseReason(code, None).name == name
-
-
-def test_close_reason_value_semantics() -> None:
-    a = CloseReason(1000, "bye")
-    assert a == CloseReason(1000, "bye")
-    assert a != CloseReason(1000, None)
-    assert a != CloseReason(1001, "bye")
-    assert len({a, CloseReason(1000, "bye")}) == 1
-    assert (a == "x") is False
-    assert (a.code, a.reason) == (1000, "bye")
-    assert repr(a) == "CloseReason<code=1000, name=NORMAL_CLOSURE, reason=bye>"
-    assert type(CloseReason(WsprotoCode.GOING_AWAY, None).code) is int
-    with pytest.raises(AttributeError):
-        a.code = 1001  # type: ignore[misc]
-
-
-# ---------------------------------------------------------------------- deflate.py
-
-
-@pytest.mark.parametrize("bits", [8, 16, 0])
-def test_deflate_options_window_bits_range(bits: int) -> None:
-    with pytest.raises(ValueError, match="between 9 and 15"):
-        DeflateOptions(client_max_window_bits=bits)
-    with pytest.raises(ValueError, match="between 9 and 15"):
-        DeflateOptions(server_max_window_bits=bits)
-
-
-def test_deflate_options_extension() -> None:
-    options = DeflateOptions(
-        client_no_context_takeover=True, server_max_window_bits=10, client_max_window_bits=12
-    )
-    ext = options.extension(1234)
-    assert isinstance(ext, LimitedDeflate)
-    assert ext.max_message_size == 1234
-    assert ext.client_no_context_takeover is True
-    assert ext.server_max_window_bits == 10
-    assert ext.client_max_window_bits == 12
-    assert options.extension(1) is not ext  # a fresh object per connection
-    assert DeflateOptions() == DEFAULT_DEFLATE
-
-
-def test_negotiate_deflate() -> None:
-    assert negotiate_deflate(None, ["permessage-deflate"], 100) == (None, None)
-    assert negotiate_deflate(DEFAULT_DEFLATE, [], 100) == (None, None)
-    assert negotiate_deflate(DEFAULT_DEFLATE, ["x-webkit-deflate-frame"], 100) == (None, None)
-    ext, header = negotiate_deflate(DEFAULT_DEFLATE, ["x-foo", "permessage-deflate"], 100)
-    assert isinstance(ext, LimitedDeflate) and ext.max_message_size == 100
-    assert header is not None and header.startswith(b"permessage-deflate")
-    ext, header = negotiate_deflate(
-        DeflateOptions(server_no_context_takeover=True),
-        ["permessage-deflate; client_max_window_bits=10"],
-        100,
-    )
-    assert ext is not None and header is not None
-    assert b"server_no_context_takeover" in header
-    assert b"client_max_window_bits=10" in header
-
-
-def _deflate_pair(max_message_size: int) -> tuple[Connection, LimitedDeflate]:
-    """A server-side wsproto Connection with a negotiated LimitedDeflate."""
-    ext = DeflateOptions().extension(max_message_size)
-    ext.accept("permessage-deflate")
-    assert ext.enabled()
-    return Connection(ConnectionType.SERVER, extensions=[ext]), ext
-
-
-def _events(conn: Connection, data: bytes) -> list[object]:
-    conn.receive_data(data)
-    return list(conn.events())
-
-
-def test_deflate_roundtrip_and_context_takeover() -> None:
-    conn, _ext = _deflate_pair(2**20)
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    frames = b""
-    for text in ("hello hello hello", "hello hello hello"):
-        data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        frames += build_frame(OP_TEXT, data[:-4], rsv1=True)
-    events = _events(conn, frames)
-    assert [e.data for e in events] == ["hello hello hello"] * 2  # type: ignore[attr-defined]
-
-
-def test_uncompressed_message_under_deflate_passes_through() -> None:
-    conn, _ext = _deflate_pair(100)
-    events = _events(conn, build_frame(OP_BINARY, b"raw bytes"))
-    assert isinstance(events[0], BytesMessage) and events[0].data == b"raw bytes"
-
-
-def test_bomb_stops_inflating_at_the_limit() -> None:
-    conn, ext = _deflate_pair(1000)
-    bomb = deflate_raw(b"\x00" * 50 * 2**20)
-    assert len(bomb) < 100_000
-    events = _events(conn, build_frame(OP_BINARY, bomb, rsv1=True))
-    assert len(events) == 1 and isinstance(events[0], CloseConnection)
-    assert events[0].code == 1009
-    assert ext._inflated <= 1001  # inflation stopped right after the limit
-
-
-def test_bomb_limit_counts_every_frame_of_the_message() -> None:
-    conn, _ext = _deflate_pair(1000)
-    part = deflate_raw(b"a" * 600, tail=True)
-    events = _events(
-        conn,
-        build_frame(OP_BINARY, part, rsv1=True, fin=False)
-        + build_frame(0, deflate_raw(b"b" * 600)),
-    )
-    assert isinstance(events[-1], CloseConnection) and events[-1].code == 1009
-
-
-def test_limit_resets_between_messages() -> None:
-    conn, _ext = _deflate_pair(1000)
-    frames = b"".join(
-        build_frame(OP_BINARY, deflate_raw(bytes([i]) * 900), rsv1=True) for i in range(5)
-    )
-    events = _events(conn, frames)
-    assert [len(e.data) for e in events] == [900] * 5  # type: ignore[attr-defined]
-
-
-def test_message_exactly_at_limit_is_accepted() -> None:
-    conn, _ext = _deflate_pair(1000)
-    events = _events(conn, build_frame(OP_BINARY, deflate_raw(b"z" * 1000), rsv1=True))
-    assert isinstance(events[0], BytesMessage) and len(events[0].data) == 1000
-
-
-def test_corrupt_deflate_is_1007() -> None:
-    conn, _ext = _deflate_pair(1000)
-    events = _events(conn, build_frame(OP_BINARY, b"\xff\xff\xff\xff", rsv1=True))
-    assert isinstance(events[0], CloseConnection) and events[0].code == 1007
-
-
-@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
-@pytest.mark.parametrize("text", [True, False])
-def test_encoded_data_frames_parse_on_the_other_side(size: int, text: bool) -> None:
-    payload = b"x" * size
-    for mask, receiver in ((False, ConnectionType.CLIENT), (True, ConnectionType.SERVER)):
-        header, body = encode_data_frame(payload, text, mask)
-        assert (header[0], bool(header[1] & 0x80)) == (0x81 if text else 0x82, mask)
-        events = _events(Connection(receiver), header + body)
-        assert len(events) == 1
-        assert events[0].data == (payload.decode() if text else payload)  # type: ignore[attr-defined]
-
-
-def test_uncompressed_frame_keeps_compressor_context_valid() -> None:
-    """An uncompressed message between compressed ones leaves the peer's inflater in step."""
-    server_ext = DeflateOptions().extension(2**20)
-    server_ext.accept("permessage-deflate")
-    server = Connection(ConnectionType.SERVER, extensions=[server_ext])
-    client_ext = DeflateOptions().extension(2**20)
-    client_ext.finalize("permessage-deflate")
-    client = Connection(ConnectionType.CLIENT, extensions=[client_ext])
-    out = server.send(TextMessage(data="abc" * 50))
-    header, body = encode_data_frame(b"plain", True, False)
-    out += header + body
-    out += server.send(TextMessage(data="abc" * 50))
-    buf = bytearray(out)
-    frames = [parse_frame(buf) for _ in range(3)]
-    assert [f.rsv1 for f in frames if f is not None] == [True, False, True]
-    events = _events(client, out)
-    assert [e.data for e in events] == ["abc" * 50, "plain", "abc" * 50]  # type: ignore[attr-defined]
-
-
-def test_rsv1_on_control_or_continuation_is_protocol_error() -> None:
-    ext = LimitedDeflate(100)
-    proto = FrameProtocol(False, [])
-    assert ext.frame_inbound_header(proto, Opcode.PING, RsvBits(True, False, False), 1) == (
-        WsprotoCode.PROTOCOL_ERROR
-    )
-    assert ext.frame_inbound_header(proto, Opcode.CONTINUATION, RsvBits(True, False, False), 1) == (
-        WsprotoCode.PROTOCOL_ERROR
-    )

@@ -23,10 +23,10 @@ from wsproto.events import BytesMessage, CloseConnection, TextMessage
 from wsframework import WebSocketRequest
 from wsframework.options import ServerOptions
 from wsframework.protocol.engine import _adopt_wsproto
-from wsframework.protocol.frames import NEED_MORE, NOT_PLAIN, parse_data_frame
+from wsframework.protocol.frames import NEED_MORE, NOT_PLAIN, encode_data_frame, parse_data_frame
 from wsframework.server import serve_stream
 
-from .peers import (
+from ..peers import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,
@@ -99,6 +99,20 @@ def test_masked_frame_to_a_client_is_not_plain() -> None:
 def test_limit_is_inclusive() -> None:
     frame = build_frame(OP_BINARY, b"a" * 100)
     assert parse_data_frame(frame, 0, True, 100)[0] == len(frame)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+@pytest.mark.parametrize("text", [True, False])
+def test_encoded_data_frames_parse_on_the_other_side(size: int, text: bool) -> None:
+    payload = b"x" * size
+    for mask, receiver in ((False, ConnectionType.CLIENT), (True, ConnectionType.SERVER)):
+        header, body = encode_data_frame(payload, text, mask)
+        assert (header[0], bool(header[1] & 0x80)) == (0x81 if text else 0x82, mask)
+        conn = Connection(receiver)
+        conn.receive_data(header + body)
+        events = list(conn.events())
+        assert len(events) == 1
+        assert events[0].data == (payload.decode() if text else payload)  # type: ignore[attr-defined]
 
 
 def test_wsproto_internals_are_where_the_fast_path_expects_them() -> None:

@@ -9,6 +9,8 @@ import wsproto.frame_protocol as frame_protocol
 
 from wsframework.protocol import masking
 
+from ..test_layers import GRAPH
+
 
 class _Reference:
     """wsproto's own masking rule, written out: byte i is XORed with key[i % 4]."""
@@ -21,6 +23,13 @@ class _Reference:
         out = bytes(b ^ self.key[(self.i + j) % 4] for j, b in enumerate(data))
         self.i += len(data)
         return out
+
+
+def test_every_connection_loads_the_fast_masker() -> None:
+    # protocol.masking installs it when imported: each transport that frames with wsproto must
+    # import it (today through protocol.frames).
+    for module in ("wsframework.connection", "wsframework.server", "wsframework.client"):
+        assert GRAPH.path_to(module, "wsframework.protocol.masking") is not None, module
 
 
 def test_speedups_are_built_here() -> None:

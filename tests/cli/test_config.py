@@ -1,0 +1,215 @@
+"""Settings of ``wsframework run``, logging and TLS (wsframework.cli.config), in process.
+
+Binding real sockets and serving are in tests/integration/test_cli.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wsframework.cli import build_parser
+from wsframework.cli.common import CLIError
+from wsframework.cli.config import (
+    RunConfig,
+    _adopt_fd,
+    _bind_unix,
+    configure_logging,
+    ssl_context,
+)
+
+from ..certs import make_certificate
+
+
+def config(*args: str) -> RunConfig:
+    """``wsframework run cliapp:app ARGS...`` parsed and checked."""
+    return RunConfig.from_args(build_parser().parse_args(["run", "cliapp:app", *args]))
+
+
+def test_defaults() -> None:
+    cfg = config()
+    assert (cfg.app, cfg.host, cfg.port, cfg.workers, cfg.close_code) == (
+        "cliapp:app",
+        "127.0.0.1",
+        8000,
+        1,
+        1001,
+    )
+    assert cfg.app_dir == os.path.abspath(".")
+    assert cfg.reload_dirs == [cfg.app_dir]  # --reload watches --app-dir by default
+    assert (cfg.graceful_timeout, cfg.backlog, cfg.access_log) == (10.0, 2048, True)
+    assert cfg.supervised is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "65536"], "--port must be between 0 and 65535, got 65536"),
+        (["--port", "-1"], "--port must be between 0 and 65535, got -1"),
+        (["--uds", "/tmp/x.sock", "--fd", "3"], "--uds and --fd cannot be used together"),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
+        (["--graceful-timeout", "-1"], "--graceful-timeout must be >= 0, got -1"),
+        (["--graceful-timeout", "nan"], "--graceful-timeout must be >= 0, got nan"),
+        (["--backlog", "0"], "--backlog must be at least 1, got 0"),
+        (
+            ["--close-code", "1005"],
+            "--close-code: close code 1005 cannot be sent: use 1000-1003, 1007-1014 or 3000-4999",
+        ),
+        (["--root-path", "api"], "--root-path must start with '/', got 'api'"),
+        (["--ssl-keyfile", "key.pem"], "--ssl-keyfile needs --ssl-certfile"),
+    ],
+)
+def test_invalid_settings_are_one_sentence(args: list[str], message: str) -> None:
+    with pytest.raises(CLIError) as info:
+        config(*args)
+    assert str(info.value) == message
+
+
+def test_reload_dirs_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(CLIError) as info:
+        config("--reload", "--reload-dir", str(missing))
+    assert str(info.value) == f"--reload-dir {missing}: not a directory"
+    # Without --reload the directories are not looked at.
+    assert config("--reload-dir", str(missing)).reload_dirs == [str(missing)]
+
+
+@pytest.mark.parametrize(("given", "kept"), [("/api/", "/api"), ("/api", "/api"), ("", "")])
+def test_root_path_loses_its_trailing_slash(given: str, kept: str) -> None:
+    assert config("--root-path", given).root_path == kept
+
+
+@pytest.mark.parametrize(
+    ("args", "supervised"),
+    [
+        (["--workers", "2"], True),
+        (["--reload"], True),
+        (["--workers", "1"], False),
+        (["--workers", "2", "--worker-id", "1"], False),  # a worker never supervises
+    ],
+)
+def test_supervised(args: list[str], supervised: bool) -> None:
+    assert config(*args).supervised is supervised
+
+
+def test_worker_argv_gives_the_worker_the_same_settings(tmp_path: Path) -> None:
+    cfg = config(
+        *("--workers", "3", "--app-dir", str(tmp_path), "--log-level", "debug"),
+        *("--graceful-timeout", "0.1", "--close-code", "1012", "--no-access-log"),
+        *("--factory", "--root-path", "/api", "--ssl-certfile", "cert.pem"),
+        *("--ssl-keyfile", "key.pem"),
+    )
+    argv = cfg.worker_argv(7, 2)
+    assert argv[:5] == [sys.executable, "-m", "wsframework", "run", "cliapp:app"]
+    worker = RunConfig.from_args(build_parser().parse_args(argv[3:]))
+    assert (worker.fd, worker.worker_id, worker.supervised) == (7, 2, False)
+    differs = {"fd", "worker_id", "workers", "ssl_certfile", "ssl_keyfile"}
+    for field in dataclasses.fields(RunConfig):
+        if field.name not in differs:
+            assert getattr(worker, field.name) == getattr(cfg, field.name), field.name
+    assert worker.graceful_timeout == 0.1
+    # Certificate paths are made absolute: the worker may not share the working directory.
+    assert worker.ssl_certfile == os.path.abspath("cert.pem")
+    assert worker.ssl_keyfile == os.path.abspath("key.pem")
+
+
+# --- logging ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_loggers() -> Iterator[None]:
+    """configure_logging changes process-wide loggers: put them back after the test."""
+    loggers = [logging.getLogger("wsframework"), logging.getLogger("wsframework.access")]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
+    yield
+    for logger, handlers, level, propagate in saved:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+@pytest.mark.usefixtures("restore_loggers")
+def test_configure_logging_sends_both_loggers_to_stderr_once() -> None:
+    configure_logging("debug")
+    configure_logging("warning")  # a second call replaces the handler
+    root = logging.getLogger("wsframework")
+    (handler,) = root.handlers
+    assert isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr
+    assert (root.level, root.propagate) == (logging.WARNING, False)
+    assert logging.getLogger("wsframework.access").level == logging.WARNING
+
+
+@pytest.mark.usefixtures("restore_loggers")
+def test_configure_logging_can_silence_the_access_log() -> None:
+    configure_logging("info", access_log=False)
+    access = logging.getLogger("wsframework.access")
+    assert not access.isEnabledFor(logging.CRITICAL)
+    assert logging.getLogger("wsframework").isEnabledFor(logging.INFO)
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+def test_no_certificate_means_no_tls() -> None:
+    assert ssl_context(None, None) is None
+
+
+def test_missing_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(CLIError) as info:
+        ssl_context(str(tmp_path / "cert.pem"), None)
+    assert str(info.value) == f"--ssl-certfile: file not found: {tmp_path / 'cert.pem'}"
+    (tmp_path / "cert.pem").write_text("")
+    with pytest.raises(CLIError) as info:
+        ssl_context(str(tmp_path / "cert.pem"), "nokey")
+    assert str(info.value) == "--ssl-keyfile: file not found: nokey"
+
+
+def test_a_file_that_is_no_certificate_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "cert.pem"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(CLIError, match=f"cannot load the TLS certificate/key {bogus}: "):
+        ssl_context(str(bogus), None)
+
+
+def test_a_certificate_gives_a_server_context(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    context = ssl_context(str(cert), str(key))
+    assert isinstance(context, ssl.SSLContext)
+    assert context.protocol == ssl.PROTOCOL_TLS_SERVER
+
+
+# --- the listening socket: the refusals that happen before any socket exists ------------------
+
+
+def test_uds_path_that_is_a_regular_file_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "app.sock"
+    path.write_text("data")
+    with pytest.raises(CLIError) as info:
+        _bind_unix(str(path), 16)
+    assert str(info.value) == f"--uds {path}: exists and is not a socket"
+    assert path.read_text() == "data"
+
+
+def test_fd_that_is_not_a_socket_is_refused() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(CLIError) as info:
+            _adopt_fd(read_end, 16)
+        assert (
+            str(info.value)
+            == f"--fd {read_end}: not an open socket (Socket operation on non-socket)"
+        )
+        os.fstat(read_end)  # still open: the caller owns it
+    finally:
+        os.close(read_end)
+        os.close(write_end)

@@ -1,0 +1,218 @@
+"""permessage-deflate settings and bounded inflation (wsframework.protocol.deflate), no I/O.
+
+The extension runs inside a real wsproto ``Connection`` fed hand-built frames: what a peer
+sends, byte for byte, and what wsproto reports back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import pytest
+from wsproto import ConnectionType
+from wsproto.connection import Connection
+from wsproto.events import BytesMessage, CloseConnection, TextMessage
+from wsproto.frame_protocol import CloseReason as WsprotoCode
+from wsproto.frame_protocol import FrameProtocol, Opcode, RsvBits
+
+from wsframework import DeflateOptions
+from wsframework.protocol.deflate import DEFAULT_DEFLATE, LimitedDeflate
+from wsframework.protocol.frames import encode_data_frame
+from wsframework.server import negotiate_deflate
+
+from ..peers import OP_BINARY, OP_TEXT, build_frame, deflate_raw, parse_frame
+
+# --- DeflateOptions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [8, 16, 0])
+def test_deflate_options_window_bits_range(bits: int) -> None:
+    with pytest.raises(ValueError, match="between 9 and 15"):
+        DeflateOptions(client_max_window_bits=bits)
+    with pytest.raises(ValueError, match="between 9 and 15"):
+        DeflateOptions(server_max_window_bits=bits)
+
+
+@pytest.mark.parametrize("bits", [9, 15, None])
+def test_deflate_options_window_bits_bounds_are_accepted(bits: int | None) -> None:
+    options = DeflateOptions(client_max_window_bits=bits, server_max_window_bits=bits)
+    assert (options.client_max_window_bits, options.server_max_window_bits) == (bits, bits)
+
+
+def test_deflate_options_are_a_frozen_value() -> None:
+    options = DeflateOptions(server_no_context_takeover=True)
+    assert options == DeflateOptions(server_no_context_takeover=True)
+    assert hash(options) == hash(DeflateOptions(server_no_context_takeover=True))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.server_no_context_takeover = False  # type: ignore[misc]
+    assert DeflateOptions(False, False, None, None) == DEFAULT_DEFLATE
+
+
+def test_deflate_options_extension() -> None:
+    options = DeflateOptions(
+        client_no_context_takeover=True, server_max_window_bits=10, client_max_window_bits=12
+    )
+    ext = options.extension(1234)
+    assert isinstance(ext, LimitedDeflate)
+    assert ext.max_message_size == 1234
+    assert ext.client_no_context_takeover is True
+    assert ext.server_max_window_bits == 10
+    assert ext.client_max_window_bits == 12
+    assert options.extension(1) is not ext  # a fresh object per connection
+    assert DeflateOptions() == DEFAULT_DEFLATE
+
+
+def test_negotiate_deflate() -> None:
+    assert negotiate_deflate(None, ["permessage-deflate"], 100) == (None, None)
+    assert negotiate_deflate(DEFAULT_DEFLATE, [], 100) == (None, None)
+    assert negotiate_deflate(DEFAULT_DEFLATE, ["x-webkit-deflate-frame"], 100) == (None, None)
+    ext, header = negotiate_deflate(DEFAULT_DEFLATE, ["x-foo", "permessage-deflate"], 100)
+    assert isinstance(ext, LimitedDeflate) and ext.max_message_size == 100
+    assert header is not None and header.startswith(b"permessage-deflate")
+    ext, header = negotiate_deflate(
+        DeflateOptions(server_no_context_takeover=True),
+        ["permessage-deflate; client_max_window_bits=10"],
+        100,
+    )
+    assert ext is not None and header is not None
+    assert b"server_no_context_takeover" in header
+    assert b"client_max_window_bits=10" in header
+
+
+# --- LimitedDeflate: inflation stops at max_message_size ----------------------------------
+
+
+def _deflate_pair(max_message_size: int) -> tuple[Connection, LimitedDeflate]:
+    """A server-side wsproto Connection with a negotiated LimitedDeflate."""
+    ext = DeflateOptions().extension(max_message_size)
+    ext.accept("permessage-deflate")
+    assert ext.enabled()
+    return Connection(ConnectionType.SERVER, extensions=[ext]), ext
+
+
+def _events(conn: Connection, data: bytes) -> list[object]:
+    conn.receive_data(data)
+    return list(conn.events())
+
+
+def test_deflate_roundtrip_and_context_takeover() -> None:
+    conn, _ext = _deflate_pair(2**20)
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    frames = b""
+    for text in ("hello hello hello", "hello hello hello"):
+        data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        frames += build_frame(OP_TEXT, data[:-4], rsv1=True)
+    events = _events(conn, frames)
+    assert [e.data for e in events] == ["hello hello hello"] * 2  # type: ignore[attr-defined]
+
+
+def test_uncompressed_message_under_deflate_passes_through() -> None:
+    conn, _ext = _deflate_pair(100)
+    events = _events(conn, build_frame(OP_BINARY, b"raw bytes"))
+    assert isinstance(events[0], BytesMessage) and events[0].data == b"raw bytes"
+
+
+def test_bomb_stops_inflating_at_the_limit() -> None:
+    conn, ext = _deflate_pair(1000)
+    bomb = deflate_raw(b"\x00" * 50 * 2**20)
+    assert len(bomb) < 100_000
+    events = _events(conn, build_frame(OP_BINARY, bomb, rsv1=True))
+    assert len(events) == 1 and isinstance(events[0], CloseConnection)
+    assert events[0].code == 1009
+    assert ext._inflated <= 1001  # inflation stopped right after the limit
+
+
+def test_bomb_limit_counts_every_frame_of_the_message() -> None:
+    conn, _ext = _deflate_pair(1000)
+    part = deflate_raw(b"a" * 600, tail=True)
+    events = _events(
+        conn,
+        build_frame(OP_BINARY, part, rsv1=True, fin=False)
+        + build_frame(0, deflate_raw(b"b" * 600)),
+    )
+    assert isinstance(events[-1], CloseConnection) and events[-1].code == 1009
+
+
+def test_limit_resets_between_messages() -> None:
+    conn, _ext = _deflate_pair(1000)
+    frames = b"".join(
+        build_frame(OP_BINARY, deflate_raw(bytes([i]) * 900), rsv1=True) for i in range(5)
+    )
+    events = _events(conn, frames)
+    assert [len(e.data) for e in events] == [900] * 5  # type: ignore[attr-defined]
+
+
+def test_message_exactly_at_limit_is_accepted() -> None:
+    conn, _ext = _deflate_pair(1000)
+    events = _events(conn, build_frame(OP_BINARY, deflate_raw(b"z" * 1000), rsv1=True))
+    assert isinstance(events[0], BytesMessage) and len(events[0].data) == 1000
+
+
+def test_one_byte_over_the_limit_is_refused_with_1009() -> None:
+    conn, ext = _deflate_pair(1000)
+    events = _events(conn, build_frame(OP_BINARY, deflate_raw(b"z" * 1001), rsv1=True))
+    assert len(events) == 1 and isinstance(events[0], CloseConnection)
+    assert events[0].code == 1009
+    assert ext._inflated == 1001
+
+
+def test_a_compressed_text_bomb_is_refused_like_a_binary_one() -> None:
+    conn, ext = _deflate_pair(4096)
+    bomb = deflate_raw(b"a" * 20 * 2**20)
+    events = _events(conn, build_frame(OP_TEXT, bomb, rsv1=True))
+    assert [type(e) for e in events] == [CloseConnection]
+    assert events[0].code == 1009  # type: ignore[attr-defined]
+    assert ext._inflated <= 4097
+
+
+def test_a_bomb_in_many_small_frames_stops_at_the_limit() -> None:
+    conn, ext = _deflate_pair(10_000)
+    compressed = deflate_raw(b"\x00" * 2**20)
+    pieces = [compressed[i : i + 16] for i in range(0, len(compressed), 16)]
+    frames = build_frame(OP_BINARY, pieces[0], rsv1=True, fin=False)
+    frames += b"".join(build_frame(0, piece, fin=False) for piece in pieces[1:-1])
+    frames += build_frame(0, pieces[-1])
+    events = _events(conn, frames)
+    assert isinstance(events[-1], CloseConnection) and events[-1].code == 1009
+    # wsproto hands fragments on as they arrive; never more than the limit in all.
+    delivered = [e for e in events if isinstance(e, BytesMessage)]
+    assert not any(e.message_finished for e in delivered)
+    assert sum(len(e.data) for e in delivered) <= 10_000
+    assert ext._inflated <= 10_001
+
+
+def test_corrupt_deflate_is_1007() -> None:
+    conn, _ext = _deflate_pair(1000)
+    events = _events(conn, build_frame(OP_BINARY, b"\xff\xff\xff\xff", rsv1=True))
+    assert isinstance(events[0], CloseConnection) and events[0].code == 1007
+
+
+def test_uncompressed_frame_keeps_compressor_context_valid() -> None:
+    """An uncompressed message between compressed ones leaves the peer's inflater in step."""
+    server_ext = DeflateOptions().extension(2**20)
+    server_ext.accept("permessage-deflate")
+    server = Connection(ConnectionType.SERVER, extensions=[server_ext])
+    client_ext = DeflateOptions().extension(2**20)
+    client_ext.finalize("permessage-deflate")
+    client = Connection(ConnectionType.CLIENT, extensions=[client_ext])
+    out = server.send(TextMessage(data="abc" * 50))
+    header, body = encode_data_frame(b"plain", True, False)
+    out += header + body
+    out += server.send(TextMessage(data="abc" * 50))
+    buf = bytearray(out)
+    frames = [parse_frame(buf) for _ in range(3)]
+    assert [f.rsv1 for f in frames if f is not None] == [True, False, True]
+    events = _events(client, out)
+    assert [e.data for e in events] == ["abc" * 50, "plain", "abc" * 50]  # type: ignore[attr-defined]
+
+
+def test_rsv1_on_control_or_continuation_is_protocol_error() -> None:
+    ext = LimitedDeflate(100)
+    proto = FrameProtocol(False, [])
+    assert ext.frame_inbound_header(proto, Opcode.PING, RsvBits(True, False, False), 1) == (
+        WsprotoCode.PROTOCOL_ERROR
+    )
+    assert ext.frame_inbound_header(proto, Opcode.CONTINUATION, RsvBits(True, False, False), 1) == (
+        WsprotoCode.PROTOCOL_ERROR
+    )
