@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -595,11 +596,14 @@ def test_accept_is_typed_for_type_checkers(tmp_path: Path) -> None:
     # What mypy --strict makes of handlers, without a cast: the point of TypedRequest.
     sample = tmp_path / "sample.py"
     sample.write_text(TYPING_SAMPLE)
+    # An editable install is an import hook mypy does not run: point it at the package.
+    source_root = str(Path(wsframework.__file__).parent.parent)
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(sample)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": source_root},
     )
     lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": " in line]
     assert lines == [

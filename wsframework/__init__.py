@@ -31,7 +31,7 @@ from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
 from .interface import Endpoint, WebSocketConnection
 from .options import ASGIOptions, ClientOptions, ServerOptions
 from .protocol.close import CloseReason
-from .protocol.deflate import DeflateOptions
+from .protocol.deflate_options import DeflateOptions
 from .request import WebSocketRequest
 from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream

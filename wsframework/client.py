@@ -23,7 +23,7 @@ from .options import (
     ClientOptions,
 )
 from .protocol.client_handshake import ClientHandshake
-from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions
+from .protocol.deflate_options import DEFAULT_DEFLATE, DeflateOptions
 from .protocol.engine import Engine
 from .request import _copy_headers
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions
+from .protocol.deflate_options import DEFAULT_DEFLATE, DeflateOptions
 
 __all__ = [
     "CONN_TIMEOUT",

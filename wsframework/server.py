@@ -77,7 +77,7 @@ def negotiate_deflate(
     for offer in offers:
         if offer.split(";", 1)[0].strip() != "permessage-deflate":
             continue
-        extension = options.extension(max_message_size)
+        extension = LimitedDeflate.from_options(options, max_message_size)
         try:
             params = extension.accept(offer)
         except ValueError:

@@ -6,10 +6,8 @@ sends, byte for byte, and what wsproto reports back.
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 
-import pytest
 from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
@@ -23,43 +21,20 @@ from wsframework.server import negotiate_deflate
 
 from ..peers import OP_BINARY, OP_TEXT, build_frame, deflate_raw, parse_frame
 
-# --- DeflateOptions ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("bits", [8, 16, 0])
-def test_deflate_options_window_bits_range(bits: int) -> None:
-    with pytest.raises(ValueError, match="between 9 and 15"):
-        DeflateOptions(client_max_window_bits=bits)
-    with pytest.raises(ValueError, match="between 9 and 15"):
-        DeflateOptions(server_max_window_bits=bits)
-
-
-@pytest.mark.parametrize("bits", [9, 15, None])
-def test_deflate_options_window_bits_bounds_are_accepted(bits: int | None) -> None:
-    options = DeflateOptions(client_max_window_bits=bits, server_max_window_bits=bits)
-    assert (options.client_max_window_bits, options.server_max_window_bits) == (bits, bits)
-
-
-def test_deflate_options_are_a_frozen_value() -> None:
-    options = DeflateOptions(server_no_context_takeover=True)
-    assert options == DeflateOptions(server_no_context_takeover=True)
-    assert hash(options) == hash(DeflateOptions(server_no_context_takeover=True))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        options.server_no_context_takeover = False  # type: ignore[misc]
-    assert DeflateOptions(False, False, None, None) == DEFAULT_DEFLATE
+# --- LimitedDeflate.from_options ------------------------------------------------------------
 
 
 def test_deflate_options_extension() -> None:
     options = DeflateOptions(
         client_no_context_takeover=True, server_max_window_bits=10, client_max_window_bits=12
     )
-    ext = options.extension(1234)
+    ext = LimitedDeflate.from_options(options, 1234)
     assert isinstance(ext, LimitedDeflate)
     assert ext.max_message_size == 1234
     assert ext.client_no_context_takeover is True
     assert ext.server_max_window_bits == 10
     assert ext.client_max_window_bits == 12
-    assert options.extension(1) is not ext  # a fresh object per connection
+    assert LimitedDeflate.from_options(options, 1) is not ext  # a fresh object per connection
     assert DeflateOptions() == DEFAULT_DEFLATE
 
 
@@ -85,7 +60,7 @@ def test_negotiate_deflate() -> None:
 
 def _deflate_pair(max_message_size: int) -> tuple[Connection, LimitedDeflate]:
     """A server-side wsproto Connection with a negotiated LimitedDeflate."""
-    ext = DeflateOptions().extension(max_message_size)
+    ext = LimitedDeflate.from_options(DeflateOptions(), max_message_size)
     ext.accept("permessage-deflate")
     assert ext.enabled()
     return Connection(ConnectionType.SERVER, extensions=[ext]), ext
@@ -190,10 +165,10 @@ def test_corrupt_deflate_is_1007() -> None:
 
 def test_uncompressed_frame_keeps_compressor_context_valid() -> None:
     """An uncompressed message between compressed ones leaves the peer's inflater in step."""
-    server_ext = DeflateOptions().extension(2**20)
+    server_ext = LimitedDeflate.from_options(DeflateOptions(), 2**20)
     server_ext.accept("permessage-deflate")
     server = Connection(ConnectionType.SERVER, extensions=[server_ext])
-    client_ext = DeflateOptions().extension(2**20)
+    client_ext = LimitedDeflate.from_options(DeflateOptions(), 2**20)
     client_ext.finalize("permessage-deflate")
     client = Connection(ConnectionType.CLIENT, extensions=[client_ext])
     out = server.send(TextMessage(data="abc" * 50))

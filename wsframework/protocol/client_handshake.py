@@ -70,7 +70,11 @@ class ClientHandshake:
         compression: DeflateOptions | None = None,
         max_message_size: int,
     ) -> None:
-        self._deflate = compression.extension(max_message_size) if compression is not None else None
+        self._deflate = (
+            LimitedDeflate.from_options(compression, max_message_size)
+            if compression is not None
+            else None
+        )
         self._h11 = H11Handshake(ConnectionType.CLIENT)
         event = Request(
             host=host,

@@ -12,49 +12,28 @@ touching the compressor's context.)
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
+from .deflate_options import DEFAULT_DEFLATE, DeflateOptions
+
 __all__ = ["DEFAULT_DEFLATE", "DeflateOptions", "LimitedDeflate"]
-
-
-@dataclass(frozen=True)
-class DeflateOptions:
-    """permessage-deflate parameters (RFC 7692 section 7.1).
-
-    Attributes:
-        client_no_context_takeover: ask the client to reset its compressor after each message.
-        server_no_context_takeover: reset the server's compressor after each message.
-        client_max_window_bits: LZ77 window of the client's compressor (9-15).
-        server_max_window_bits: LZ77 window of the server's compressor (9-15).
-    """
-
-    client_no_context_takeover: bool = False
-    server_no_context_takeover: bool = False
-    client_max_window_bits: int | None = None
-    server_max_window_bits: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("client_max_window_bits", "server_max_window_bits"):
-            bits = getattr(self, name)
-            if bits is not None and not 9 <= bits <= 15:
-                raise ValueError(f"{name} must be between 9 and 15, got {bits}")
-
-    def extension(self, max_message_size: int) -> LimitedDeflate:
-        """A fresh extension object for one connection."""
-        return LimitedDeflate(
-            max_message_size,
-            client_no_context_takeover=self.client_no_context_takeover,
-            client_max_window_bits=self.client_max_window_bits,
-            server_no_context_takeover=self.server_no_context_takeover,
-            server_max_window_bits=self.server_max_window_bits,
-        )
 
 
 class LimitedDeflate(PerMessageDeflate):
     """wsproto's permessage-deflate with an inflation limit and per-message opt-out."""
+
+    @classmethod
+    def from_options(cls, options: DeflateOptions, max_message_size: int) -> LimitedDeflate:
+        """A fresh extension object for one connection, offering or accepting ``options``."""
+        return cls(
+            max_message_size,
+            client_no_context_takeover=options.client_no_context_takeover,
+            client_max_window_bits=options.client_max_window_bits,
+            server_no_context_takeover=options.server_no_context_takeover,
+            server_max_window_bits=options.server_max_window_bits,
+        )
 
     def __init__(
         self,
@@ -103,4 +82,3 @@ class LimitedDeflate(PerMessageDeflate):
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).
-DEFAULT_DEFLATE = DeflateOptions()
