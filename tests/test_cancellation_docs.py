@@ -24,11 +24,7 @@ WORDS = ("cancel", "timeout", "time out", "fail_after", "move_on_after")
 # Undocumented today, in modules being rewritten by issue 8. Delete an entry when its docstring
 # says how to cancel or bound the call, or when the function goes (the test says when); never
 # add one.
-KNOWN_UNDOCUMENTED = frozenset(
-    {
-        "wsframework.client:connect_websocket_url",
-    }
-)
+KNOWN_UNDOCUMENTED: frozenset[str] = frozenset()
 
 
 def public_async_defs(module: str, source: str) -> Iterator[tuple[str, str]]:

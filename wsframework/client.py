@@ -322,7 +322,17 @@ async def connect_websocket_url(
     ping_interval: float | None = None,
     ping_timeout: float | None = None,
 ) -> WebSocketConnection:
-    """:func:`connect_websocket` for a ``ws://`` or ``wss://`` URL."""
+    """:func:`connect_websocket` for a ``ws://`` or ``wss://`` URL.
+
+    Has no timeout of its own: wrap it in ``trio.fail_after``, or use
+    :func:`open_websocket_url`. Cancelling it closes the half-open stream.
+
+    Raises:
+        ValueError: the URL is not a ``ws:``/``wss:`` URL with a host.
+        ConnectionRejected: the server answered with an HTTP status instead of 101.
+        InvalidHandshake: the server's 101 response was not valid.
+        OSError: DNS or socket failure.
+    """
     host, port, resource, use_ssl = _url_to_host(url, ssl_context)
     options = ClientOptions(
         message_queue_size=message_queue_size,
