@@ -280,7 +280,10 @@ class Engine:
         if state is ConnectionState.CLOSED:
             return CloseReceived(int(event.code), event.reason or None, answer=False)
         # wsproto reports a frame it could not parse as a close event in state OPEN (or
-        # LOCAL_CLOSING): the peer broke the protocol.
+        # LOCAL_CLOSING): the peer broke the protocol. Its only 1009 is our inflation limit
+        # (LimitedDeflate), which wsproto words "error in extension": say what happened.
+        if event.code == 1009:
+            return self._too_big()
         return ProtocolError(int(event.code), event.reason or None)
 
     def _acked(self, payload: bytes) -> tuple[Any, ...]:
