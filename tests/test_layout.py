@@ -22,7 +22,6 @@ KNOWN_UNMIRRORED = frozenset(
         # Tests for these are being written (tests/protocol/test_engine.py, ...).
         "wsframework.interface",
         "wsframework.options",
-        "wsframework.protocol.engine",
         "wsframework.protocol.client_handshake",
         "wsframework.connection",  # parts in tests/protocol/test_frames.py
     }
