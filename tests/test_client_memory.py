@@ -11,18 +11,15 @@ import trio.testing
 from wsproto import ConnectionType
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
     Ping,
     RejectConnection,
     RejectData,
     Request,
-    TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
 
 from wsframework import (
-    CloseReason,
     ConnectionClosed,
     ConnectionRejected,
     HandshakeError,
@@ -32,13 +29,10 @@ from wsframework import (
 )
 
 from .peers import (
-    OP_BINARY,
-    OP_CLOSE,
     OP_TEXT,
     RawPeer,
     ScriptedPeer,
     build_frame,
-    close_payload,
     header,
     parse_frame,
     stream_pair,
@@ -247,119 +241,8 @@ async def test_frame_pipelined_with_101_is_received(nursery: trio.Nursery) -> No
         assert await ws.get_message() == "early"
 
 
-# ---------------------------------------------------------------------- protocol errors
-
-
-async def _expect_client_fails(
-    nursery: trio.Nursery, frame: bytes, code: int, **options: Any
-) -> None:
-    ws, peer = await opened(nursery, **options)
-    await peer.send_raw(frame)
-    event = await peer.expect(CloseConnection)
-    assert event.code == code
-    assert await peer.next_event() is None  # our client closed TCP after its close frame
-    with pytest.raises(ConnectionClosed) as info:
-        await ws.get_message()
-    assert info.value.reason is not None and info.value.reason.code == code
-
-
-async def test_invalid_utf8_from_server_gets_1007(nursery: trio.Nursery) -> None:
-    await _expect_client_fails(nursery, build_frame(OP_TEXT, b"\xff\xfe", mask=None), 1007)
-
-
-async def test_masked_frame_from_server_gets_1002(nursery: trio.Nursery) -> None:
-    await _expect_client_fails(nursery, build_frame(OP_TEXT, b"hi", mask=b"abcd"), 1002)
-
-
-async def test_reserved_opcode_from_server_gets_1002(nursery: trio.Nursery) -> None:
-    await _expect_client_fails(nursery, build_frame(0xB, b"", mask=None), 1002)
-
-
-async def test_bad_close_code_from_server_gets_1002(nursery: trio.Nursery) -> None:
-    await _expect_client_fails(nursery, build_frame(OP_CLOSE, close_payload(1006), mask=None), 1002)
-
-
-async def test_too_big_message_from_server_gets_1009(nursery: trio.Nursery) -> None:
-    await _expect_client_fails(
-        nursery, build_frame(OP_BINARY, b"x" * 65, mask=None), 1009, max_message_size=64
-    )
-
-
-# ---------------------------------------------------------------------- closing
-
-
-async def test_server_close_is_raised_with_code_and_reason(nursery: trio.Nursery) -> None:
-    ws, peer = await opened(nursery)
-    await peer.send(CloseConnection(code=4002, reason="maintenance"))
-    reply = await peer.expect(CloseConnection)
-    assert reply.code == 4002
-    with pytest.raises(ConnectionClosed) as info:
-        await ws.get_message()
-    assert info.value.reason == CloseReason(4002, "maintenance")
-    assert ws.closed == CloseReason(4002, "maintenance")
-    with pytest.raises(ConnectionClosed):
-        await ws.send_message("late")
-    assert await peer.next_event() is None
-
-
-@pytest.mark.parametrize("queue", [1, 8])
-async def test_pending_messages_readable_after_remote_close(
-    nursery: trio.Nursery, queue: int
-) -> None:
-    ws, peer = await opened(nursery, message_queue_size=queue)
-    await peer.send(TextMessage(data="one"))
-    await peer.send(BytesMessage(data=b"two"))
-    await peer.send(TextMessage(data="thr", message_finished=False))
-    await peer.send(TextMessage(data="ee", message_finished=True))
-    await peer.send(CloseConnection(code=1000, reason="done"))
-    got = [message async for message in ws]  # a normal closure ends the loop quietly
-    assert got == ["one", b"two", "three"]
-    assert ws.closed == CloseReason(1000, "done")
-    assert (await peer.expect(CloseConnection)).code == 1000
-
-
-async def test_client_close_handshake(nursery: trio.Nursery) -> None:
-    ws, peer = await opened(nursery)
-
-    async def answer() -> None:
-        event = await peer.expect(CloseConnection)
-        assert (event.code, event.reason) == (3003, "bye")
-        await peer.send(event.response())
-
-    nursery.start_soon(answer)
-    with trio.fail_after(5):
-        await ws.aclose(3003, "bye")
-    assert ws.closed == CloseReason(3003, "bye")
-    assert await peer.next_event() is None
-
-
-async def test_client_close_gives_up_after_disconnect_timeout(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    ws, peer = await opened(nursery)
-    start = trio.current_time()
-    await ws.aclose()  # the server never answers: bounded by the default 60 s
-    assert 59 <= trio.current_time() - start <= 61
-    assert (await peer.expect(CloseConnection)).code == 1000
-    assert await peer.next_event() is None
-
-
-# ---------------------------------------------------------------------- keepalive
-
-
-async def test_client_keepalive_survives_answering_server(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    ws, peer = await opened(nursery, ping_interval=5, ping_timeout=2)
-    start = trio.current_time()
-    for _ in range(3):
-        ping = await peer.expect(Ping, timeout=30)
-        await peer.send(ping.response())
-    assert 14 <= trio.current_time() - start <= 16
-    await peer.send(TextMessage(data="alive"))
-    with trio.fail_after(5):
-        assert await ws.get_message() == "alive"
-    assert ws.latency is not None and ws.closed is None
+# ---------------------------------------------------------------------- options
+# The keepalive options reach the connection (its behaviour, both sides: test_connection.py).
 
 
 async def test_client_keepalive_closes_silent_server_1011(

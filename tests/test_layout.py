@@ -23,7 +23,6 @@ KNOWN_UNMIRRORED = frozenset(
         "wsframework.interface",
         "wsframework.options",
         "wsframework.protocol.client_handshake",
-        "wsframework.connection",  # parts in tests/protocol/test_frames.py
     }
 )
 

@@ -14,14 +14,13 @@ from wsproto.events import (
     BytesMessage,
     CloseConnection,
     Ping,
-    Pong,
     RejectConnection,
     RejectData,
     Request,
     TextMessage,
 )
 
-from wsframework import CloseReason, ConnectionClosed, WebSocketRequest
+from wsframework import ConnectionClosed, WebSocketRequest
 from wsframework.options import ServerOptions
 from wsframework.server import serve_stream
 
@@ -69,192 +68,10 @@ async def test_fragments_are_assembled(nursery: trio.Nursery) -> None:
     assert event.message_finished
 
 
-async def test_peer_close_ends_iteration_and_is_answered(nursery: trio.Nursery) -> None:
-    seen: list[CloseReason | None] = []
-    done = trio.Event()
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        async for _ in ws:
-            pass
-        seen.append(ws.closed)
-        done.set()
-
-    peer = await opened(nursery, handler)
-    await peer.send(CloseConnection(code=1000, reason="bye"))
-    reply = await peer.expect(CloseConnection)
-    assert reply.code == 1000
-    await done.wait()
-    assert seen == [CloseReason(1000, "bye")]
-    assert await peer.next_event() is None  # then the server closes TCP
-
-
-async def test_abnormal_remote_close_code_is_raised(nursery: trio.Nursery) -> None:
-    raised: list[ConnectionClosed] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        try:
-            async for _ in ws:
-                pass
-        except ConnectionClosed as exc:
-            raised.append(exc)
-
-    peer = await opened(nursery, handler)
-    await peer.send(CloseConnection(code=4001, reason="custom"))
-    await peer.expect(CloseConnection)
-    assert await peer.next_event() is None
-    assert raised[0].reason == CloseReason(4001, "custom")
-    assert raised[0].reason is not None and raised[0].reason.name == "PRIVATE_RESERVED"
-
-
-async def test_local_close_sends_code_and_reason(nursery: trio.Nursery) -> None:
-    closed: list[CloseReason | None] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        await ws.aclose(4000, "done here")
-        closed.append(ws.closed)
-        with pytest.raises(ConnectionClosed):
-            await ws.send_message("late")
-        with pytest.raises(ConnectionClosed):
-            await ws.get_message()
-
-    peer = await start(nursery, handler)
-    await peer.send(Request(host="x", target="/"))
-    await peer.expect(AcceptConnection)
-    event = await peer.expect(CloseConnection)
-    assert (event.code, event.reason) == (4000, "done here")
-    await peer.send(event.response())
-    assert await peer.next_event() is None
-    assert closed == [CloseReason(4000, "done here")]
-
-
-async def test_invalid_local_close_code_is_a_value_error(nursery: trio.Nursery) -> None:
-    errors: list[BaseException] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        for code in (1005, 1006, 999, 5000, 1015):
-            try:
-                await ws.aclose(code)
-            except ValueError as exc:
-                errors.append(exc)
-        await ws.aclose()
-
-    peer = await opened(nursery, handler)
-    await peer.expect(CloseConnection)
-    assert len(errors) == 5
-    assert "cannot be sent" in str(errors[0])
-
-
-async def test_message_too_big_closes_1009(nursery: trio.Nursery) -> None:
-    raised: list[ConnectionClosed] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        try:
-            await ws.get_message()
-        except ConnectionClosed as exc:
-            raised.append(exc)
-
-    peer = await opened(nursery, handler, max_message_size=10)
-    await peer.send(BytesMessage(data=b"x" * 11))
-    event = await peer.expect(CloseConnection)
-    assert event.code == 1009
-    assert await peer.next_event() is None
-    assert raised[0].reason is not None and raised[0].reason.code == 1009
-
-
-async def test_fragmented_message_too_big_closes_1009(nursery: trio.Nursery) -> None:
-    peer = await opened(nursery, max_message_size=10)
-    await peer.send(TextMessage(data="x" * 6, message_finished=False))
-    await peer.send(TextMessage(data="x" * 6, message_finished=True))
-    assert (await peer.expect(CloseConnection)).code == 1009
-
-
-async def test_peer_ping_is_answered_while_handler_is_busy(nursery: trio.Nursery) -> None:
-    release = trio.Event()
-
-    async def handler(request: WebSocketRequest) -> None:
-        await request.accept()
-        await release.wait()
-
-    peer = await opened(nursery, handler)
-    await peer.send(Ping(payload=b"abc"))
-    assert (await peer.expect(Pong)).payload == b"abc"
-    release.set()
-
-
-async def test_ping_waits_for_pong_and_measures_latency(nursery: trio.Nursery) -> None:
-    latencies: list[float | None] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        await ws.ping(b"p1")
-        latencies.append(ws.latency)
-        with pytest.raises(ValueError, match="at most 125"):
-            await ws.ping(b"x" * 126)
-        await ws.aclose()
-
-    peer = await opened(nursery, handler)
-    ping = await peer.expect(Ping)
-    assert ping.payload == b"p1"
-    await peer.send(ping.response())
-    await peer.expect(CloseConnection)
-    assert latencies and latencies[0] is not None and latencies[0] >= 0
-
-
-async def test_pong_answers_earlier_pings_and_duplicates_are_refused(nursery: trio.Nursery) -> None:
-    done: list[str] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        async with trio.open_nursery() as inner:
-            inner.start_soon(ws.ping, b"a")
-            await trio.testing.wait_all_tasks_blocked()
-            with pytest.raises(ValueError, match="already in flight"):
-                await ws.ping(b"a")
-            await ws.ping(b"b")  # the pong for b also answers a
-        done.append("both")
-
-    peer = await opened(nursery, handler)
-    await peer.expect(Ping)
-    second = await peer.expect(Ping)
-    await peer.send(second.response())
-    await peer.expect(CloseConnection)
-    assert done == ["both"]
-
-
-async def test_ping_raises_when_connection_closes(nursery: trio.Nursery) -> None:
-    raised: list[BaseException] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        try:
-            await ws.ping()
-        except ConnectionClosed as exc:
-            raised.append(exc)
-
-    peer = await opened(nursery, handler)
-    await peer.expect(Ping)
-    await peer.send(CloseConnection(code=1000))
-    await peer.expect(CloseConnection)
-    assert len(raised) == 1
-
-
-async def test_unsolicited_pong(nursery: trio.Nursery) -> None:
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        await ws.pong(b"beat")
-
-    peer = await opened(nursery, handler)
-    assert (await peer.expect(Pong)).payload == b"beat"
-
-
 async def test_keepalive_closes_silent_peer_1011(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """The keepalive options reach the connection (its behaviour: test_connection.py)."""
     raised: list[ConnectionClosed] = []
 
     async def handler(request: WebSocketRequest) -> None:
@@ -271,49 +88,6 @@ async def test_keepalive_closes_silent_peer_1011(
     assert "keepalive" in event.reason
     await trio.testing.wait_all_tasks_blocked()
     assert raised and raised[0].reason is not None and raised[0].reason.code == 1011
-
-
-async def test_keepalive_survives_answering_peer(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    peer = await opened(nursery, ping_interval=5, ping_timeout=2)
-    for _ in range(3):
-        ping = await peer.expect(Ping, timeout=30)
-        await peer.send(ping.response())
-    await peer.send(TextMessage(data="still here"))
-    assert (await peer.expect(TextMessage)).data == "still here"
-
-
-async def test_backpressure_stops_reading(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    release = trio.Event()
-    got: list[str | bytes] = []
-
-    async def handler(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        await release.wait()
-        for _ in range(3):
-            got.append(await ws.get_message())
-
-    peer = await start(nursery, handler, lockstep=True, message_queue_size=1)
-    await peer.send(Request(host="x", target="/"))
-    await peer.expect(AcceptConnection)
-    await peer.send(TextMessage(data="one"))  # read and queued: the queue is now full
-    await peer.send(TextMessage(data="two"))  # read; the reader holds it and parks
-    three_sent = trio.Event()
-
-    async def send_three() -> None:
-        await peer.send(TextMessage(data="three"))
-        three_sent.set()
-
-    nursery.start_soon(send_three)
-    await trio.testing.wait_all_tasks_blocked()
-    assert not three_sent.is_set()  # nobody reads the socket while the queue is full
-    release.set()
-    await three_sent.wait()
-    await trio.testing.wait_all_tasks_blocked()
-    assert got == ["one", "two", "three"]
 
 
 async def test_pipelined_first_frame_is_not_lost(nursery: trio.Nursery) -> None:
