@@ -82,7 +82,8 @@ async def open_websocket(
         use_ssl: ``True`` for TLS with default settings, an ``ssl.SSLContext``, or ``False``.
         subprotocols: subprotocols to offer, in order of preference.
         extra_headers: more ``(name, value)`` request headers.
-        message_queue_size: messages buffered before we stop reading the socket (min 1).
+        message_queue_size: messages buffered before we stop reading the socket; ``0``: none,
+            the reader waits until each message is taken (as in trio-websocket).
         max_message_size: larger incoming messages close the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB by default).
         connect_timeout: seconds for TCP, TLS and the opening handshake together.
