@@ -99,7 +99,9 @@ async def open_websocket(
         ConnectionRejected: the server answered with an HTTP status instead of 101.
         ConnectionTimeout: the connection was not open within ``connect_timeout``.
         DisconnectionTimeout: the closing handshake took longer than ``disconnect_timeout``.
-        HandshakeError: any network error while connecting (DNS, refused, TLS), as its cause.
+        HandshakeError: a network error while connecting (DNS, refused, TLS): the message names
+            it (``could not connect to host:port: Connection refused``), the ``OSError`` is its
+            ``__cause__``.
     """
     options = ClientOptions(
         message_queue_size=message_queue_size,
@@ -262,6 +264,8 @@ async def connect_websocket(
         ConnectionRejected: the server answered with an HTTP status instead of 101.
         InvalidHandshake: the server's 101 response was not valid.
         OSError: DNS or socket failure.
+        trio.BrokenResourceError: the TLS handshake failed (the ``ssl.SSLError`` is its
+            ``__cause__``).
     """
     options = ClientOptions(
         message_queue_size=message_queue_size,

@@ -25,7 +25,9 @@ from wsframework import (
     HandshakeError,
     WebSocketRequest,
     WebSocketServer,
+    connect_websocket,
     open_websocket,
+    open_websocket_url,
     serve_websocket,
     wrap_client_stream,
 )
@@ -126,14 +128,35 @@ async def test_message_over_default_limit_is_1009(serve: Serve) -> None:
     assert info.value.reason is not None and info.value.reason.code == 1009
 
 
-async def test_connection_refused_is_handshake_error() -> None:
+def closed_port() -> int:
+    """A loopback port with no listener (bound, never listening): connecting is refused."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # bound but not listening: refused
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_connection_refused_is_handshake_error_naming_the_cause() -> None:
+    port = closed_port()
+    with trio.fail_after(10):
         with pytest.raises(HandshakeError) as info:
             async with open_websocket("127.0.0.1", port, "/", use_ssl=False):
                 pass  # pragma: no cover
-    assert isinstance(info.value.__cause__, OSError)
+        assert str(info.value) == f"could not connect to 127.0.0.1:{port}: Connection refused"
+        assert isinstance(info.value.__cause__, ConnectionRefusedError)
+        with pytest.raises(HandshakeError) as by_url:
+            async with open_websocket_url(f"ws://127.0.0.1:{port}/"):
+                pass  # pragma: no cover
+        assert str(by_url.value) == str(info.value)
+        assert isinstance(by_url.value.__cause__, ConnectionRefusedError)
+
+
+async def test_connection_refused_without_a_timeout_is_the_oserror(nursery: trio.Nursery) -> None:
+    """connect_websocket, like trio-websocket's, lets trio's own OSError through."""
+    port = closed_port()
+    with trio.fail_after(10), pytest.raises(OSError) as info:
+        await connect_websocket(nursery, "127.0.0.1", port, "/", use_ssl=False)
+    assert not isinstance(info.value, HandshakeError)
 
 
 # ---------------------------------------------------------------------- TLS
@@ -181,21 +204,27 @@ async def test_tls_echo(
     assert seen == [("wss", f"wss://127.0.0.1:{server.port}/secure?x=1")]
 
 
-async def test_tls_untrusted_certificate_is_handshake_error(
+async def test_tls_untrusted_certificate_is_handshake_error_naming_the_cause(
     nursery: trio.Nursery, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
-    """BUG: a TLS verification failure escapes open_websocket as trio.BrokenResourceError, not as
-    the documented HandshakeError (with the SSL error as its cause)."""
     server_ctx, client_ctx = tls_contexts
     server: WebSocketServer = await nursery.start(
         partial(serve_websocket, echo_handler, "127.0.0.1", 0, server_ctx)
     )
     untrusting = ssl.create_default_context()  # system CAs only: our cert is unknown
     with trio.fail_after(10):
-        with pytest.raises(HandshakeError):
+        with pytest.raises(HandshakeError) as info:
             async with open_websocket("127.0.0.1", server.port, "/", use_ssl=untrusting):
                 pass  # pragma: no cover
-        # The server survived the failed TLS handshake.
+        cause = info.value.__cause__
+        assert isinstance(cause, ssl.SSLCertVerificationError)
+        assert str(info.value) == f"could not connect to 127.0.0.1:{server.port}: {cause}"
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+        # connect_websocket lets trio's error through, as trio-websocket's does.
+        with pytest.raises(trio.BrokenResourceError) as raw:
+            await connect_websocket(nursery, "127.0.0.1", server.port, "/", use_ssl=untrusting)
+        assert isinstance(raw.value.__cause__, ssl.SSLCertVerificationError)
+        # The server survived the failed TLS handshakes.
         async with open_websocket("127.0.0.1", server.port, "/", use_ssl=client_ctx) as ws:
             await echo_round(ws, "still serving")
 
