@@ -98,7 +98,8 @@ class ClientHandshake:
 
         Raises:
             ConnectionRejected: the server answered with another status (its headers and up to
-                :data:`MAX_REJECT_BODY` bytes of body attached).
+                :data:`MAX_REJECT_BODY` bytes of body attached, as much as arrived if the body
+                broke off).
             InvalidHandshake: the answer is not valid HTTP or not a valid 101 for our request,
                 or the server closed the connection before answering.
         """
@@ -127,6 +128,8 @@ class ClientHandshake:
                     if len(self._body) > MAX_REJECT_BODY or event.body_finished:
                         raise self._rejected()
         except RemoteProtocolError as exc:
+            if self._reject is not None:  # a refusal whose body broke off: still a refusal
+                raise self._rejected() from None
             raise InvalidHandshake(f"invalid handshake response from the server: {exc}") from None
         if not data:
             raise self._rejected()
@@ -136,4 +139,5 @@ class ClientHandshake:
         reject = self._reject
         if reject is None:  # pragma: no cover - only called after a RejectConnection
             return ConnectionRejected(0, (), None)
-        return ConnectionRejected(reject.status_code, tuple(reject.headers), bytes(self._body))
+        body = bytes(self._body[:MAX_REJECT_BODY])  # the last chunk may have gone past it
+        return ConnectionRejected(reject.status_code, tuple(reject.headers), body)
