@@ -18,11 +18,10 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsproto.connection import Connection, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, TextMessage
+from wsproto.events import BytesMessage, TextMessage
 
 from wsframework import WebSocketRequest
 from wsframework.options import ServerOptions
-from wsframework.protocol.engine import _adopt_wsproto
 from wsframework.protocol.frames import NEED_MORE, NOT_PLAIN, encode_data_frame, parse_data_frame
 from wsframework.server import serve_stream
 
@@ -113,22 +112,6 @@ def test_encoded_data_frames_parse_on_the_other_side(size: int, text: bool) -> N
         events = list(conn.events())
         assert len(events) == 1
         assert events[0].data == (payload.decode() if text else payload)  # type: ignore[attr-defined]
-
-
-def test_wsproto_internals_are_where_the_fast_path_expects_them() -> None:
-    proto = Connection(ConnectionType.SERVER)
-    frames, messages = _adopt_wsproto(proto)
-    assert frames is not None and messages is not None
-    assert frames.header is None and not frames.buffer.buffer and messages.opcode is None
-    proto.receive_data(build_frame(OP_TEXT, b"abc", fin=False)[:3])
-    list(proto.events())
-    assert frames.buffer.buffer  # a partial header waits in wsproto's buffer
-    proto.receive_data(build_frame(OP_TEXT, b"abc", fin=False)[3:])
-    assert [type(e) for e in proto.events()] == [TextMessage]
-    assert messages.opcode is not None  # a fragmented message is under way
-    assert frames.header is None and not frames.buffer.buffer
-    proto.receive_data(None)  # the transport closed: wsproto queues an event for that
-    assert [(type(e), e.code) for e in proto.events()] == [(CloseConnection, 1006)]
 
 
 # ---------------------------------------------------------------------- through a connection
