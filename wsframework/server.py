@@ -510,7 +510,8 @@ async def serve_websocket(
         port: TCP port, 0 for any free port.
         ssl_context: TLS settings, or ``None`` for plain TCP.
         handler_nursery: where connection tasks run; a nursery of our own if ``None``.
-        message_queue_size: messages buffered before we stop reading the socket (min 1).
+        message_queue_size: messages buffered before we stop reading the socket; 0 means
+            none (the reader waits until the handler took each message).
         max_message_size: larger incoming messages close the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB by default).
         connect_timeout: seconds a client has to complete its opening handshake.
