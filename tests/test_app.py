@@ -30,6 +30,7 @@ from wsframework.routing import Route
 from wsframework.server import serve_stream
 
 from .peers import ScriptedPeer, stream_pair
+from .sample_apps import forbidding_app
 
 
 def connect(nursery: trio.Nursery, app: App) -> ScriptedPeer:
@@ -551,26 +552,6 @@ async def test_plain_route_added_by_hand_is_a_logged_500(
     _, event = await open_ws(nursery, app, "/raw")
     assert isinstance(event, RejectConnection) and event.status_code == 500
     assert "route '/raw' is a plain Route: add WebSocket routes with" in caplog.text
-
-
-def forbidding_app() -> App:
-    """The sample of docs/errors.md: one exception handler for both sides of accept()."""
-    app = App()
-
-    @app.exception_handler(PermissionError)
-    async def forbidden(request: WebSocketRequest, exc: Exception) -> tuple[int, str]:
-        return 4403, "forbidden"
-
-    @app.websocket("/before")
-    async def before(request: WebSocketRequest) -> None:
-        raise PermissionError("not a member")
-
-    @app.websocket("/after")
-    async def after(request: WebSocketRequest) -> None:
-        await request.accept()
-        raise PermissionError("not a member")
-
-    return app
 
 
 async def test_docs_exception_handler_before_accept_is_http_403(

@@ -14,6 +14,8 @@ import trio.testing
 from wsframework import App, ConnectionClosed, WebSocketRequest
 from wsframework.options import ASGIOptions
 
+from .sample_apps import forbidding_app
+
 Message = dict[str, Any]
 
 
@@ -356,26 +358,6 @@ async def test_unknown_scope_type_is_a_value_error() -> None:
 
     with pytest.raises(ValueError, match="unsupported ASGI scope"):
         await app({"type": "webtransport"}, receive, send)
-
-
-def forbidding_app() -> App:
-    """The sample of docs/errors.md: one exception handler for both sides of accept()."""
-    app = App()
-
-    @app.exception_handler(PermissionError)
-    async def forbidden(request: WebSocketRequest, exc: Exception) -> tuple[int, str]:
-        return 4403, "forbidden"
-
-    @app.websocket("/before")
-    async def before(request: WebSocketRequest) -> None:
-        raise PermissionError("not a member")
-
-    @app.websocket("/after")
-    async def after(request: WebSocketRequest) -> None:
-        await request.accept()
-        raise PermissionError("not a member")
-
-    return app
 
 
 async def test_exception_handler_before_accept_is_http_403(

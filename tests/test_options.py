@@ -199,3 +199,14 @@ def test_build_refuses_the_wrong_options_class() -> None:
     assert str(info.value) == "options must be a ServerOptions, got ClientOptions"
     with pytest.raises(TypeError, match="got dict"):
         ClientOptions.build({"max_message_size": 5})
+
+
+def test_settings_in_keeps_only_this_classes_settings() -> None:
+    def entry_point(
+        host: str, max_message_size: int = 7, ping_interval: float | None = 2.0
+    ) -> dict[str, Any]:
+        return ClientOptions.settings_in(locals())
+
+    assert entry_point("h") == {"max_message_size": 7, "ping_interval": 2.0}
+    assert ServerOptions.settings_in({"max_http_body": 3, "nursery": None}) == {"max_http_body": 3}
+    assert ClientOptions.settings_in({"max_http_body": 3}) == {}

@@ -103,16 +103,7 @@ async def open_websocket(
             it (``could not connect to host:port: Connection refused``), the ``OSError`` is its
             ``__cause__``.
     """
-    options = ClientOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    options = ClientOptions(**ClientOptions.settings_in(locals()))
     async with _open(
         host, port, resource, use_ssl, subprotocols, extra_headers, options
     ) as connection:
@@ -203,16 +194,7 @@ def open_websocket_url(
             given for a ``ws:`` URL.
     """
     host, port, resource, use_ssl = _url_to_host(url, ssl_context)
-    options = ClientOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    options = ClientOptions(**ClientOptions.settings_in(locals()))
     return _open(host, port, resource, use_ssl, subprotocols, extra_headers, options)
 
 
@@ -267,14 +249,7 @@ async def connect_websocket(
         trio.BrokenResourceError: the TLS handshake failed (the ``ssl.SSLError`` is its
             ``__cause__``).
     """
-    options = ClientOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    options = ClientOptions(**ClientOptions.settings_in(locals()))
     return await _connect(
         nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
     )
@@ -339,14 +314,7 @@ async def connect_websocket_url(
         OSError: DNS or socket failure.
     """
     host, port, resource, use_ssl = _url_to_host(url, ssl_context)
-    options = ClientOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    options = ClientOptions(**ClientOptions.settings_in(locals()))
     return await _connect(
         nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
     )
@@ -375,14 +343,7 @@ async def wrap_client_stream(
         ConnectionRejected: the server answered with an HTTP status instead of 101.
         InvalidHandshake: the server's response was not a valid WebSocket handshake.
     """
-    options = ClientOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    options = ClientOptions(**ClientOptions.settings_in(locals()))
     return await _handshake(nursery, stream, host, resource, subprotocols, extra_headers, options)
 
 

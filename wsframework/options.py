@@ -15,8 +15,11 @@ says so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+from typing_extensions import Self
 
 from .protocol.deflate_options import DEFAULT_DEFLATE, DeflateOptions
 
@@ -119,7 +122,17 @@ class ConnectionOptions:
         return self.ping_interval, timeout
 
     @classmethod
-    def build(cls, options: Any = None, **settings: Any) -> Any:
+    def settings_in(cls, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The entries of ``arguments`` that are settings of this class.
+
+        For the public entry points, which keep their keyword signatures: each passes its own
+        ``locals()``, taken first thing, and builds its options object once from the result.
+        """
+        names = {f.name for f in fields(cls)}
+        return {name: value for name, value in arguments.items() if name in names}
+
+    @classmethod
+    def build(cls, options: Any = None, **settings: Any) -> Self:
         """``options`` if given (then ``settings`` must hold only defaults), else
         ``cls(**settings)``.
 

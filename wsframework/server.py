@@ -372,17 +372,7 @@ class WebSocketServer:
         self._http_handler = http_handler
         self._tracker = ConnectionTracker()
         self._listen_scope = trio.CancelScope()
-        self.options: ServerOptions = ServerOptions.build(
-            options,
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            receive_buffer_size=receive_buffer_size,
-            connect_timeout=connect_timeout,
-            disconnect_timeout=disconnect_timeout,
-            compression=compression,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-        )
+        self.options = ServerOptions.build(options, **ServerOptions.settings_in(locals()))
 
     @property
     def port(self) -> int:
@@ -521,16 +511,7 @@ async def serve_websocket(
         ping_timeout: close with 1011 when a keepalive pong takes longer (defaults to
             ``ping_interval``).
     """
-    options = ServerOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        connect_timeout=connect_timeout,
-        disconnect_timeout=disconnect_timeout,
-        compression=compression,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
+    options = ServerOptions(**ServerOptions.settings_in(locals()))
     listeners: Sequence[trio.abc.Listener[Any]]
     if ssl_context is None:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -565,12 +546,7 @@ async def wrap_server_stream(
         InvalidHandshake: the request was malformed; it has already been answered.
         EOFError: the peer left before completing its request.
     """
-    options = ServerOptions(
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        receive_buffer_size=receive_buffer_size,
-        compression=compression,
-    )
+    options = ServerOptions(**ServerOptions.settings_in(locals()))
     try:
         request = await read_handshake(stream, options.read_size)
     except InvalidHandshake as exc:
