@@ -796,3 +796,18 @@ def test_adopting_twice_keeps_the_slim_event_queue() -> None:
     _adopt_wsproto(proto)
     assert proto._events is queue
     assert not queue and queue.__sizeof__() < 100
+
+
+def test_a_close_sent_between_two_plain_frames_hands_the_rest_to_wsproto() -> None:
+    target = engine()
+    data = (
+        build_frame(OP_TEXT, b"first")
+        + build_frame(OP_TEXT, b"second")
+        + build_frame(OP_CLOSE, close_payload(1000))
+    )
+    events = target.receive(data)
+    assert next(events) == "first"  # parsed by the fast path
+    target.close(1001, "going")  # the shell closes while the generator is paused
+    # wsproto now parses the rest: its state knows the close was ours.
+    assert list(events) == ["second", CloseReceived(1000, None, answer=False)]
+    assert target.state is ConnectionState.CLOSED

@@ -122,6 +122,7 @@ class Engine:
         "_frames",
         "_limit",
         "_max_message_size",
+        "_open",
         "_part_size",
         "_parts",
         "_pings",
@@ -143,6 +144,9 @@ class Engine:
         self._deflate = deflate
         self._max_message_size = max_message_size
         self._limit = min(max_message_size, max_frame_size)
+        # False once we sent a close: our own copy of "wsproto is OPEN" for the fast path's
+        # loop (only close() changes wsproto's state while the fast path runs).
+        self._open = True
         # Made when first needed: an idle connection keeps neither.
         self._parts: list[Any] | None = None  # fragments of the message being assembled
         self._part_size = 0
@@ -195,7 +199,7 @@ class Engine:
         masked = not self._client
         limit = self._limit
         pos = 0
-        while self._proto.state is ConnectionState.OPEN:
+        while self._open:
             end, text, payload = parse_data_frame(buf, pos, masked, limit)
             if end < 0:
                 if end == NEED_MORE:
@@ -369,6 +373,7 @@ class Engine:
         state = self._proto.state
         if state is not ConnectionState.OPEN and state is not ConnectionState.REMOTE_CLOSING:
             return b""
+        self._open = False
         return self._proto.send(CloseConnection(code=code, reason=reason))
 
 
