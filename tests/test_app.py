@@ -671,3 +671,30 @@ async def test_exception_handler_that_answered_itself_returns_none(
     _, event = await open_ws(nursery, app, "/forgets")
     assert isinstance(event, RejectConnection) and event.status_code == 500
     assert "it returned None without answering the handshake" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "text"),
+    [
+        ({"max_message_size": 0}, ValueError, "max_message_size must be an integer greater"),
+        ({"ping_timout": 5}, TypeError, "unknown keyword arguments: ping_timout"),
+        (
+            {"options": ServerOptions(), "ping_interval": 5},
+            ValueError,
+            "not both: ping_interval",
+        ),
+    ],
+)
+async def test_serve_checks_its_options_before_startup(
+    options: dict[str, Any], error: type[Exception], text: str
+) -> None:
+    started: list[str] = []
+    app = App()
+
+    @app.on_startup
+    async def startup() -> None:
+        started.append("startup")
+
+    with pytest.raises(error, match=text):
+        await app.serve("127.0.0.1", 0, **options)
+    assert started == []  # nothing started, nothing listened

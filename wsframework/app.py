@@ -32,7 +32,7 @@ from .asgi import Receive, Scope, Send, asgi_app
 from .datastructures import State
 from .handling import answer_exception
 from .http import HTTPRequest, Response
-from .options import ASGIOptions
+from .options import ASGIOptions, ServerOptions
 from .request import BaseRequest, WebSocketRequest, WebSocketRoute
 from .routing import Route, Router
 from .server import WebSocketServer
@@ -305,8 +305,21 @@ class App:
 
         ``server = await nursery.start(app.serve, "127.0.0.1", 0)`` returns once it listens;
         cancel the nursery to stop (shutdown hooks run). ``options`` are those of
-        :class:`~wsframework.WebSocketServer` (``max_message_size``, ``ping_interval``, ...).
+        :class:`~wsframework.WebSocketServer` (``max_message_size``, ``ping_interval``, ...,
+        ``options=ServerOptions(...)``, ``handler_nursery``); they are checked before startup.
+
+        Raises:
+            ValueError: a setting is out of range, or given both in ``options=`` and as a
+                keyword.
+            TypeError: an unknown keyword.
         """
+        given = dict(options)
+        settings = ServerOptions.settings_in(given)
+        unknown = sorted(set(given) - set(settings) - {"options", "handler_nursery"})
+        if unknown:
+            raise TypeError(f"App.serve() got unknown keyword arguments: {', '.join(unknown)}")
+        server_options = ServerOptions.build(given.get("options"), **settings)
+        handler_nursery: trio.Nursery | None = given.get("handler_nursery")
         async with self.lifespan_context():
             if ssl_context is None:
                 listeners: list[Any] = list(await trio.open_tcp_listeners(port, host=host))
@@ -317,7 +330,11 @@ class App:
                     )
                 )
             server = WebSocketServer(
-                self.handle_websocket, listeners, http_handler=self.handle_http, **options
+                self.handle_websocket,
+                listeners,
+                handler_nursery=handler_nursery,
+                http_handler=self.handle_http,
+                options=server_options,
             )
             await server.run(task_status=task_status)
 
