@@ -1,25 +1,24 @@
-"""The App over the native transport, socket-less: scripted wsproto/h11 clients."""
+"""The App over the native transport, socket-less: scripted wsproto/h11 clients.
+
+Exception handlers and unhandled errors are in ``test_app_exception_handlers.py``.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 from uuid import UUID
 
-import h11
 import pytest
 import trio
 import trio.testing
 from pydantic import BaseModel
-from wsproto import ConnectionType
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
     RejectConnection,
     RejectData,
-    Request,
     TextMessage,
 )
 
@@ -27,63 +26,8 @@ from wsframework import App, ConnectionClosed, WebSocketRequest
 from wsframework.http import HTTPRequest, Response
 from wsframework.options import ServerOptions
 from wsframework.routing import Route
-from wsframework.server import serve_stream
 
-from .peers import ScriptedPeer, stream_pair
-from .sample_apps import forbidding_app
-
-
-def connect(nursery: trio.Nursery, app: App) -> ScriptedPeer:
-    server_stream, client_stream = stream_pair()
-    nursery.start_soon(
-        serve_stream, app.handle_websocket, server_stream, ServerOptions(), app.handle_http
-    )
-    return ScriptedPeer(client_stream, ConnectionType.CLIENT)
-
-
-async def open_ws(
-    nursery: trio.Nursery, app: App, target: str, **request: Any
-) -> tuple[ScriptedPeer, Any]:
-    peer = connect(nursery, app)
-    await peer.send(Request(host="example.com", target=target, **request))
-    return peer, await peer.next_event()
-
-
-async def http(
-    nursery: trio.Nursery, app: App, method: str, target: str, body: bytes = b"", **headers: str
-) -> tuple[h11.Response, bytes]:
-    server_stream, client_stream = stream_pair()
-    nursery.start_soon(
-        serve_stream, app.handle_websocket, server_stream, ServerOptions(), app.handle_http
-    )
-    conn = h11.Connection(h11.CLIENT)
-    hdrs = [("host", "example.com"), *headers.items()]
-    if body:
-        hdrs.append(("content-length", str(len(body))))
-    data = conn.send(h11.Request(method=method, target=target, headers=hdrs))
-    data += conn.send(h11.Data(data=body)) if body else b""
-    data += conn.send(h11.EndOfMessage())
-    await client_stream.send_all(data)
-    response = None
-    out = bytearray()
-    with trio.fail_after(5):
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await client_stream.receive_some(65536))
-                continue
-            if isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.Data):
-                out += event.data
-            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                break
-    assert response is not None
-    return response, bytes(out)
-
-
-def header(response: h11.Response, name: bytes) -> bytes | None:
-    return next((v for k, v in response.headers if k == name), None)
+from .app_helpers import header, http, open_ws
 
 
 async def test_echo_route_with_typed_path_params(nursery: trio.Nursery) -> None:
@@ -277,62 +221,6 @@ async def test_middleware_can_reject(nursery: trio.Nursery) -> None:
     assert (b"x-why", b"no") in event.headers
     assert (await peer.expect(RejectData)).data == b"who are you"
     assert called == []
-
-
-async def test_exception_handler_maps_to_close_code(nursery: trio.Nursery) -> None:
-    class Forbidden(Exception):
-        pass
-
-    app = App()
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: WebSocketRequest, exc: Exception) -> tuple[int, str]:
-        return 4403, f"forbidden: {exc}"
-
-    @app.websocket("/")
-    async def handler(request: WebSocketRequest) -> None:
-        await request.accept()
-        raise Forbidden("room is private")
-
-    peer, _ = await open_ws(nursery, app, "/")
-    close = await peer.expect(CloseConnection)
-    assert (close.code, close.reason) == (4403, "forbidden: room is private")
-
-
-async def test_exception_handler_before_accept_gives_status(nursery: trio.Nursery) -> None:
-    app = App()
-
-    @app.exception_handler(LookupError)
-    async def missing(request: WebSocketRequest, exc: Exception) -> int:
-        return 404
-
-    @app.websocket("/")
-    async def handler(request: WebSocketRequest) -> None:
-        raise KeyError("no such room")
-
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 404
-
-
-async def test_unhandled_errors_close_1011_or_500(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = App()
-
-    @app.websocket("/after")
-    async def after(request: WebSocketRequest) -> None:
-        await request.accept()
-        raise RuntimeError("after accept")
-
-    @app.websocket("/before")
-    async def before(request: WebSocketRequest) -> None:
-        raise RuntimeError("before accept")
-
-    peer, _ = await open_ws(nursery, app, "/after")
-    assert (await peer.expect(CloseConnection)).code == 1011
-    _, event = await open_ws(nursery, app, "/before")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
-    assert "after accept" in caplog.text and "before accept" in caplog.text
 
 
 async def test_http_routes(nursery: trio.Nursery) -> None:
@@ -552,125 +440,6 @@ async def test_plain_route_added_by_hand_is_a_logged_500(
     _, event = await open_ws(nursery, app, "/raw")
     assert isinstance(event, RejectConnection) and event.status_code == 500
     assert "route '/raw' is a plain Route: add WebSocket routes with" in caplog.text
-
-
-async def test_docs_exception_handler_before_accept_is_http_403(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="wsframework")
-    peer, event = await open_ws(nursery, forbidding_app(), "/before")
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    assert (await peer.expect(RejectData)).data == b"forbidden\n"
-    assert (
-        "PermissionError on /before before accept(): answered HTTP 403 "
-        "(exception handler forbidding_app.<locals>.forbidden)" in caplog.text
-    )
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-async def test_docs_exception_handler_after_accept_closes_4403(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="wsframework")
-    peer, event = await open_ws(nursery, forbidding_app(), "/after")
-    assert isinstance(event, AcceptConnection)
-    close = await peer.expect(CloseConnection)
-    assert (close.code, close.reason) == (4403, "forbidden")
-    assert "PermissionError on /after: closing with 4403 'forbidden'" in caplog.text
-
-
-async def test_exception_handler_can_answer_each_side_its_own_way(nursery: trio.Nursery) -> None:
-    app = App()
-
-    @app.exception_handler(LookupError)
-    async def missing(request: WebSocketRequest, exc: Exception) -> Any:
-        if request.handshake_state == "pending":
-            return Response(f"no room {exc}\n", 404, headers=[("x-hint", "try /rooms")])
-        return 4004, "room closed"
-
-    @app.websocket("/rooms/{name}")
-    async def room(request: WebSocketRequest) -> None:
-        if request.path_params["name"] == "gone":
-            raise LookupError("gone")
-        await request.accept()
-        raise LookupError("closed meanwhile")
-
-    peer, event = await open_ws(nursery, app, "/rooms/gone")
-    assert isinstance(event, RejectConnection) and event.status_code == 404
-    assert (b"x-hint", b"try /rooms") in event.headers
-    assert (await peer.expect(RejectData)).data == b"no room gone\n"
-    peer, event = await open_ws(nursery, app, "/rooms/open")
-    assert isinstance(event, AcceptConnection)
-    close = await peer.expect(CloseConnection)
-    assert (close.code, close.reason) == (4004, "room closed")
-
-
-async def test_close_code_without_http_form_before_accept_is_a_logged_500(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = App()
-
-    @app.exception_handler(PermissionError)
-    async def policy(request: WebSocketRequest, exc: Exception) -> int:
-        return 1008
-
-    @app.websocket("/")
-    async def handler(request: WebSocketRequest) -> None:
-        raise PermissionError("no")
-
-    peer, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
-    assert (await peer.expect(RejectData)).data == b"Internal Server Error\n"
-    record = next(r for r in caplog.records if r.levelno == logging.ERROR)
-    assert record.getMessage().startswith(
-        "PermissionError on / before accept(): exception handler "
-        "test_close_code_without_http_form_before_accept_is_a_logged_500.<locals>.policy "
-        "cannot answer: close code 1008 has no HTTP equivalent before accept()"
-    )
-    assert record.getMessage().endswith("; answering HTTP 500")
-
-
-async def test_http_status_without_close_form_after_accept_is_a_logged_1011(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = App()
-
-    @app.exception_handler(ValueError)
-    async def ok(request: WebSocketRequest, exc: Exception) -> int:
-        return 200
-
-    @app.websocket("/")
-    async def handler(request: WebSocketRequest) -> None:
-        await request.accept()
-        raise ValueError("no")
-
-    peer, _ = await open_ws(nursery, app, "/")
-    close = await peer.expect(CloseConnection)
-    assert (close.code, close.reason) == (1011, "internal server error")
-    assert "HTTP status 200 has no close code after accept()" in caplog.text
-
-
-async def test_exception_handler_that_answered_itself_returns_none(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
-) -> None:
-    app = App()
-
-    @app.exception_handler(KeyError)
-    async def own(request: WebSocketRequest, exc: Exception) -> None:
-        if request.path == "/answers":
-            await request.reject(409, body=b"conflict\n")
-
-    @app.websocket("/{mode}")
-    async def handler(request: WebSocketRequest) -> None:
-        raise KeyError("x")
-
-    peer, event = await open_ws(nursery, app, "/answers")
-    assert isinstance(event, RejectConnection) and event.status_code == 409
-    assert (await peer.expect(RejectData)).data == b"conflict\n"
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    _, event = await open_ws(nursery, app, "/forgets")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
-    assert "it returned None without answering the handshake" in caplog.text
 
 
 @pytest.mark.parametrize(
