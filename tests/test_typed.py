@@ -1,14 +1,13 @@
-"""Typed messages (wsframework.typed), socket-less: our server against a scripted wsproto client."""
+"""Typed messages (wsframework.typed), socket-less: our server against a scripted wsproto client.
+
+Packaging (pydantic stays optional, what type checkers see) is in ``test_typed_packaging.py``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -26,8 +25,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-import wsframework
-from wsframework import ConnectionClosed, InvalidMessage, WebSocketConnection, WebSocketRequest
+from wsframework import ConnectionClosed, InvalidMessage, WebSocketRequest
 from wsframework.options import ServerOptions
 from wsframework.server import serve_stream
 from wsframework.typed import (
@@ -509,111 +507,3 @@ async def test_ping_pass_through(nursery: trio.Nursery) -> None:
     event = await peer.expect(CloseConnection)
     assert (event.code, event.reason) == (4000, "bye")
     assert latencies and latencies[0] is not None and latencies[0] >= 0
-
-
-# ---------------------------------------------------------------------------- packaging
-
-
-def test_only_typed_imports_pydantic() -> None:
-    package = Path(wsframework.__file__).parent
-    offenders = [
-        str(path.relative_to(package))
-        for path in package.rglob("*.py")
-        if path.name != "typed.py"
-        and any(
-            line.lstrip().startswith(("import pydantic", "from pydantic"))
-            for line in path.read_text(encoding="utf-8").splitlines()
-        )
-    ]
-    assert offenders == []
-
-
-def test_import_wsframework_does_not_import_pydantic() -> None:
-    code = (
-        "import sys, wsframework, wsframework.connection, wsframework.server; "
-        "assert not any(m.split('.')[0] in ('pydantic', 'pydantic_core') for m in sys.modules)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-
-
-def test_typed_connection_is_a_connection_lookalike() -> None:
-    # Every public member of WebSocketConnection is available on TypedConnection.
-    public = {
-        name
-        for name in dir(WebSocketConnection)
-        if not name.startswith("_") and name != "CONNECTION_ID"  # a class-level counter
-    }
-    assert public <= set(dir(TypedConnection))
-
-
-TYPING_SAMPLE = """
-from typing import Annotated, Literal
-from pydantic import BaseModel, Field
-from wsframework import App, WebSocketRequest
-from wsframework.typed import TypedConnection, TypedRequest
-
-class Add(BaseModel):
-    type: Literal["add"]
-    a: int
-
-class Echo(BaseModel):
-    type: Literal["echo"]
-    text: str
-
-class Result(BaseModel):
-    value: str
-
-Call = Annotated[Add | Echo, Field(discriminator="type")]
-app = App()
-
-@app.websocket("/rpc", receive=Call, send=Result)
-async def rpc(request: TypedRequest[Call, Result]) -> None:
-    ws = await request.accept()
-    reveal_type(ws)
-    reveal_type(await ws.receive())
-    async for call in ws:
-        reveal_type(call)
-    await ws.send(Result(value="ok"))
-    await ws.send(Add(type="add", a=1))
-
-@app.websocket("/plain")
-async def plain(request: WebSocketRequest) -> None:
-    ws = await request.accept()
-    reveal_type(ws)
-    async for message in ws:
-        reveal_type(message)
-
-async def any_typed(request: TypedRequest) -> None:
-    reveal_type(await request.accept())
-
-async def middleware_sees_every_request(request: TypedRequest[Call, Result]) -> None:
-    await plain(request)
-"""
-
-
-def test_accept_is_typed_for_type_checkers(tmp_path: Path) -> None:
-    # What mypy --strict makes of handlers, without a cast: the point of TypedRequest.
-    sample = tmp_path / "sample.py"
-    sample.write_text(TYPING_SAMPLE)
-    # An editable install is an import hook mypy does not run: point it at the package.
-    source_root = str(Path(wsframework.__file__).parent.parent)
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(sample)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "MYPYPATH": source_root},
-    )
-    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": " in line]
-    assert lines == [
-        'note: Revealed type is "wsframework.typed.TypedConnection[sample.Add | sample.Echo, '
-        'sample.Result]"',
-        'note: Revealed type is "sample.Add | sample.Echo"',
-        'note: Revealed type is "sample.Add | sample.Echo"',
-        'error: Argument 1 to "send" of "TypedConnection" has incompatible type "Add"; '
-        'expected "Result"  [arg-type]',
-        'note: Revealed type is "wsframework.interface.WebSocketConnection"',
-        'note: Revealed type is "str | bytes"',
-        'note: Revealed type is "wsframework.typed.TypedConnection[Any, Any]"',
-    ], result.stdout + result.stderr
