@@ -1,19 +1,19 @@
-"""Path templates, converters, the router and URL building (wsframework.routing, no I/O)."""
+"""The router and routes (wsframework.routing, no I/O): the module itself, Route attributes,
+methods, custom converters, conflicts and names, matching.
+
+Templates and the built-in converters are in ``test_routing_templates.py``; URL building in
+``test_routing_url_path_for.py``.
+"""
 
 from __future__ import annotations
 
 import ast
-import math
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from wsframework import converters, exceptions, routing
 from wsframework.routing import (
@@ -29,6 +29,8 @@ from wsframework.routing import (
     registered_converters,
 )
 
+from .routing_helpers import chat, http, lobby, ws
+
 
 @pytest.fixture(autouse=True)
 def _restore_converter_registry() -> Iterator[None]:
@@ -37,20 +39,6 @@ def _restore_converter_registry() -> Iterator[None]:
     yield
     routing._converters.clear()
     routing._converters.update(saved)
-
-
-async def chat() -> None: ...
-
-
-async def lobby() -> None: ...
-
-
-def ws(template: str, name: str = "r", **kwargs: Any) -> Route:
-    return Route(template, chat, name=name, **kwargs)
-
-
-def http(template: str, name: str = "h", methods: Any = None, **kwargs: Any) -> Route:
-    return Route(template, chat, name=name, kind="http", methods=methods, **kwargs)
 
 
 # --- the module itself ----------------------------------------------------------------------
@@ -102,203 +90,6 @@ def test_exceptions_are_re_exported_from_the_exception_tree() -> None:
     assert NoMatchFound is exceptions.NoMatchFound
     assert issubclass(RouteDefinitionError, ValueError)
     assert issubclass(NoMatchFound, LookupError)
-
-
-# --- templates and the built-in converters --------------------------------------------------
-
-
-def test_issue_example() -> None:
-    route = ws("/rooms/{room}/{user_id:int}")
-    assert route.match("/rooms/lobby/7") == {"room": "lobby", "user_id": 7}
-    assert route.match("/rooms/lobby/x") is None
-    assert route.shape == "/rooms/{str}/{int}"
-    assert list(route.param_converters) == ["room", "user_id"]
-
-
-def test_static_template() -> None:
-    route = ws("/echo")
-    assert route.match("/echo") == {}
-    assert route.match("/echo/") is None
-    assert route.match("/ech") is None
-    assert route.match("/echoes") is None
-    assert route.match("") is None
-
-
-def test_root_template() -> None:
-    route = ws("/")
-    assert route.match("/") == {}
-    assert route.match("") is None
-    assert route.match("//") is None
-
-
-def test_static_parts_are_literal_not_regex() -> None:
-    route = ws("/v1.0/a+b/(x)/[y]/$")
-    assert route.match("/v1.0/a+b/(x)/[y]/$") == {}
-    assert route.match("/v1x0/a+b/(x)/[y]/$") is None
-    assert route.match("/v1.0/aab/(x)/[y]/$") is None
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [("/u/lobby", "lobby"), ("/u/caf\u00e9", "caf\u00e9"), ("/u/a b", "a b"), ("/u/%", "%")],
-)
-def test_str_matches_one_segment(path: str, expected: str) -> None:
-    assert ws("/u/{name}").match(path) == {"name": expected}
-    assert ws("/u/{name:str}").match(path) == {"name": expected}
-
-
-@pytest.mark.parametrize("path", ["/u/", "/u/a/b", "/u", "/u/a/"])
-def test_str_rejects_empty_and_slashes(path: str) -> None:
-    assert ws("/u/{name}").match(path) is None
-
-
-def test_str_matches_newline() -> None:
-    # The path is percent-decoded, so %0A arrives as a newline; it is still one segment.
-    assert ws("/u/{name}").match("/u/a\nb") == {"name": "a\nb"}
-    assert ws("/u/{name}").match("/u/a\n") == {"name": "a\n"}
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("0", 0), ("7", 7), ("007", 7), ("12345678901234567890", 12345678901234567890)],
-)
-def test_int_matches(text: str, value: int) -> None:
-    params = ws("/n/{n:int}").match(f"/n/{text}")
-    assert params == {"n": value}
-    assert params is not None and type(params["n"]) is int
-
-
-@pytest.mark.parametrize(
-    "text", ["-1", "+1", "1.5", "", "1e3", "0x10", "abc", " 1", "1 ", "\u0661"]
-)
-def test_int_rejects(text: str) -> None:
-    assert ws("/n/{n:int}").match(f"/n/{text}") is None
-
-
-@pytest.mark.parametrize(
-    ("text", "value"), [("1", 1.0), ("1.5", 1.5), ("0.25", 0.25), ("007.50", 7.5)]
-)
-def test_float_matches(text: str, value: float) -> None:
-    params = ws("/f/{x:float}").match(f"/f/{text}")
-    assert params == {"x": value}
-    assert params is not None and type(params["x"]) is float
-
-
-@pytest.mark.parametrize(
-    "text", ["-1.5", "+1", ".5", "1.", "1e5", "nan", "inf", "1.2.3", "", "1,5"]
-)
-def test_float_rejects(text: str) -> None:
-    assert ws("/f/{x:float}").match(f"/f/{text}") is None
-
-
-def test_uuid_matches_and_parses() -> None:
-    value = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    route = ws("/s/{sid:uuid}")
-    assert route.match(f"/s/{value}") == {"sid": value}
-    upper = route.match(f"/s/{str(value).upper()}")
-    assert upper == {"sid": value}
-    assert upper is not None and isinstance(upper["sid"], uuid.UUID)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "12345678123456781234567812345678",  # no dashes
-        "{12345678-1234-5678-1234-567812345678}",
-        "urn:uuid:12345678-1234-5678-1234-567812345678",
-        "12345678-1234-5678-1234-56781234567",  # one digit short
-        "12345678-1234-5678-1234-5678123456789",
-        "g2345678-1234-5678-1234-567812345678",
-        "",
-    ],
-)
-def test_uuid_rejects(text: str) -> None:
-    assert ws("/s/{sid:uuid}").match(f"/s/{text}") is None
-
-
-@pytest.mark.parametrize(
-    ("path", "rest"),
-    [
-        ("/files/a", "a"),
-        ("/files/a/b/c.txt", "a/b/c.txt"),
-        ("/files/", ""),
-        ("/files/a/", "a/"),
-        ("/files/x\ny", "x\ny"),
-    ],
-)
-def test_path_matches_the_rest(path: str, rest: str) -> None:
-    assert ws("/files/{rest:path}").match(path) == {"rest": rest}
-
-
-def test_path_requires_the_static_prefix() -> None:
-    route = ws("/files/{rest:path}")
-    assert route.match("/files") is None
-    assert route.match("/filesx/a") is None
-
-
-def test_path_in_the_middle() -> None:
-    route = ws("/repo/{name:path}/edit")
-    assert route.match("/repo/a/b/edit") == {"name": "a/b"}
-    assert route.match("/repo/a/b/view") is None
-
-
-def test_several_params_in_one_segment() -> None:
-    route = ws("/files/{stem}.{ext}")
-    assert route.match("/files/report.pdf") == {"stem": "report", "ext": "pdf"}
-    assert route.match("/files/report") is None
-
-
-# --- definition-time errors -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("template", "message"),
-    [
-        ("rooms/{room}", "must start with '/'"),
-        ("", "must start with '/'"),
-        ("/rooms/{room", "unbalanced '{' at position 7"),
-        ("/rooms/room}", "unbalanced '}' at position 11"),
-        ("/rooms/}{room}", "unbalanced '}' at position 7"),
-        ("/rooms/{{room}}", "unbalanced '{' at position 7"),
-        ("/rooms/{a{b}", "unbalanced '{' at position 7"),
-        ("/rooms/{room}}", "unbalanced '}' at position 13"),
-        ("/rooms/{room:nope}", "unknown converter 'nope'"),
-        ("/rooms/{room:}", "unknown converter ''"),
-        ("/rooms/{room:Int}", "unknown converter 'Int'"),
-        ("/rooms/{room:int:x}", "unknown converter 'int:x'"),
-        ("/a/{x}/b/{x}", "duplicate parameter name 'x'"),
-        ("/a/{x}/b/{x:int}", "duplicate parameter name 'x'"),
-        ("/a/{}", "parameter name '' in {} is not a Python identifier"),
-        ("/a/{:int}", "parameter name ''"),
-        ("/a/{1x}", "parameter name '1x'"),
-        ("/a/{user-id}", "parameter name 'user-id'"),
-        ("/a/{ x }", "parameter name ' x '"),
-        ("/a/{x y}", "parameter name 'x y'"),
-        ("/a?b=1", "'?' is not allowed"),
-        ("/a#top", "'#' is not allowed"),
-    ],
-)
-def test_malformed_templates(template: str, message: str) -> None:
-    with pytest.raises(RouteDefinitionError) as info:
-        ws(template)
-    assert message in str(info.value)
-    assert repr(template) in str(info.value)
-
-
-def test_unknown_converter_lists_the_known_ones() -> None:
-    with pytest.raises(
-        RouteDefinitionError, match=r"known converters: .*float, int, path, str, uuid"
-    ):
-        ws("/a/{x:integer}")
-
-
-def test_template_must_be_a_string() -> None:
-    with pytest.raises(TypeError, match="must be a str"):
-        Route(b"/a", chat)  # type: ignore[arg-type]
-
-
-def test_non_ascii_parameter_name() -> None:
-    assert ws("/a/{caf\u00e9}").match("/a/x") == {"caf\u00e9": "x"}
 
 
 # --- Route attributes -----------------------------------------------------------------------
@@ -731,115 +522,3 @@ def test_match_params_are_fresh_dicts() -> None:
     missing = router.match("/b", "websocket")
     missing.params["x"] = 1
     assert router.match("/b", "websocket").params == {}
-
-
-# --- url_path / url_path_for ----------------------------------------------------------------
-
-
-def test_url_path_for_issue_example() -> None:
-    router = Router([Route("/rooms/{room}/{user_id:int}", chat)])
-    assert router.url_path_for("chat", room="lobby", user_id=7) == "/rooms/lobby/7"
-
-
-def test_url_path_for_static_route() -> None:
-    router = Router([ws("/", name="home")])
-    assert router.url_path_for("home") == "/"
-
-
-def test_url_path_for_unknown_name() -> None:
-    router = Router([ws("/a", name="a"), ws("/b", name="b")])
-    with pytest.raises(NoMatchFound, match="no route named 'c'; route names: 'a', 'b'"):
-        router.url_path_for("c")
-    with pytest.raises(NoMatchFound, match="route names: none"):
-        Router().url_path_for("c")
-
-
-def test_url_path_for_missing_and_extra_params() -> None:
-    router = Router([ws("/rooms/{room}/{user_id:int}", name="room")])
-    with pytest.raises(NoMatchFound) as info:
-        router.url_path_for("room", room="lobby")
-    assert "missing 'user_id'" in str(info.value)
-    assert "'room'" in str(info.value) and "[room, user_id]" in str(info.value)
-    with pytest.raises(NoMatchFound, match="unexpected 'extra'"):
-        router.url_path_for("room", room="lobby", user_id=1, extra=2)
-    with pytest.raises(NoMatchFound, match="missing 'room', 'user_id'; unexpected 'x'"):
-        router.url_path_for("room", x=1)
-
-
-def test_a_parameter_may_be_called_name_or_self() -> None:
-    route = ws("/{name}/{self}", name="odd")
-    router = Router([route])
-    assert router.url_path_for("odd", name="a", self="b") == "/a/b"
-    assert route.url_path(name="a", self="b") == "/a/b"
-
-
-@pytest.mark.parametrize(
-    ("template", "params", "message"),
-    [
-        ("/u/{name}", {"name": "a/b"}, "renders as 'a/b'"),
-        ("/u/{name}", {"name": ""}, "renders as ''"),
-        ("/n/{n:int}", {"n": -1}, "negative integer -1"),
-        ("/n/{n:int}", {"n": "x"}, "invalid value 'x'"),
-        ("/n/{n:int}", {"n": None}, "invalid value None"),
-        ("/f/{x:float}", {"x": -0.5}, "-0.5 cannot be in a float"),
-        ("/f/{x:float}", {"x": math.nan}, "nan cannot be in a float"),
-        ("/f/{x:float}", {"x": math.inf}, "inf cannot be in a float"),
-        ("/s/{sid:uuid}", {"sid": "not-a-uuid"}, "invalid value 'not-a-uuid'"),
-    ],
-)
-def test_url_path_invalid_values(template: str, params: dict[str, Any], message: str) -> None:
-    router = Router([ws(template, name="r")])
-    with pytest.raises(NoMatchFound) as info:
-        router.url_path_for("r", **params)
-    assert message in str(info.value)
-    assert "'r'" in str(info.value)
-
-
-def test_url_path_converts_values() -> None:
-    value = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    route = ws("/{n:int}/{x:float}/{sid:uuid}/{rest:path}")
-    assert route.url_path(n="007", x=2, sid=value, rest="a/b") == f"/7/2.0/{value}/a/b"
-    assert route.url_path(n=7, x=0.1, sid=str(value).upper(), rest="") == f"/7/0.1/{value}/"
-
-
-def test_float_to_string_never_uses_an_exponent() -> None:
-    route = ws("/f/{x:float}")
-    for value in (1e-30, 1e22, 123456.789, 0.0, 5e-324):
-        path = route.url_path(x=value)
-        assert "e" not in path.lower()
-        assert route.match(path) == {"x": value}
-
-
-def test_url_path_percent_quotes() -> None:
-    route = ws("/rooms/{room}/files/{rest:path}")
-    assert route.url_path(room="caf\u00e9 au lait", rest="a b/c%d") == (
-        "/rooms/caf%C3%A9%20au%20lait/files/a%20b/c%25d"
-    )
-    assert route.url_path(room="a:b@c+d;e=f", rest="x?y#z") == "/rooms/a:b@c+d;e=f/files/x%3Fy%23z"
-
-
-def test_url_path_quotes_static_parts_too() -> None:
-    route = ws("/caf\u00e9 bar/{x}")
-    path = route.url_path(x="y")
-    assert path == "/caf%C3%A9%20bar/y"
-    assert route.match(unquote(path)) == {"x": "y"}
-
-
-segment_text = st.text(min_size=1).filter(lambda text: "/" not in text)
-
-
-@given(
-    room=segment_text,
-    user_id=st.integers(min_value=0),
-    ratio=st.floats(min_value=0, allow_nan=False, allow_infinity=False),
-    sid=st.uuids(),
-    rest=st.text(),
-)
-def test_round_trip(room: str, user_id: int, ratio: float, sid: uuid.UUID, rest: str) -> None:
-    router = Router([ws("/r/{room}/{user_id:int}/{ratio:float}/{sid:uuid}/{rest:path}", name="r")])
-    params = {"room": room, "user_id": user_id, "ratio": ratio, "sid": sid, "rest": rest}
-    path = router.url_path_for("r", **params)
-    assert path.isascii() and "?" not in path and "#" not in path and " " not in path
-    match = router.match(unquote(path), "websocket")
-    assert match.found
-    assert match.params == params
