@@ -71,7 +71,7 @@ async def test_fragments_are_assembled(nursery: trio.Nursery) -> None:
 async def test_keepalive_closes_silent_peer_1011(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """The keepalive options reach the connection (its behaviour: test_connection.py)."""
+    """The keepalive options reach the connection (its behaviour: test_connection_keepalive.py)."""
     raised: list[ConnectionClosed] = []
 
     async def handler(request: WebSocketRequest) -> None:
