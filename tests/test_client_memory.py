@@ -242,7 +242,8 @@ async def test_frame_pipelined_with_101_is_received(nursery: trio.Nursery) -> No
 
 
 # ---------------------------------------------------------------------- options
-# The keepalive options reach the connection (its behaviour, both sides: test_connection_keepalive.py).
+# The keepalive options reach the connection (its behaviour, both sides:
+# test_connection_keepalive.py).
 
 
 async def test_client_keepalive_closes_silent_server_1011(
