@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trio
 
-from wsframework import WebSocketRequest, WebSocketServer, serve_websocket
+from wsframework import WebSocketRequest, WebSocketServer, converters, serve_websocket
 
 Handler = Callable[[WebSocketRequest], Awaitable[None]]
 
@@ -100,3 +100,13 @@ def upgrade_request(
         b"Sec-WebSocket-Key: " + key + b"\r\n"
         b"Sec-WebSocket-Version: " + version + b"\r\n" + extra + b"\r\n"
     )
+
+
+@pytest.fixture
+def restore_converter_registry() -> Iterator[None]:
+    """Converters registered by a test are gone after it (``usefixtures`` in the routing and
+    converter tests)."""
+    saved = dict(converters._converters)
+    yield
+    converters._converters.clear()
+    converters._converters.update(saved)

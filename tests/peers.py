@@ -11,8 +11,9 @@ from typing import Any
 
 import trio
 import trio.testing
+from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import Event
+from wsproto.events import Event, RejectData
 
 
 class ScriptedPeer:
@@ -48,6 +49,17 @@ class ScriptedPeer:
         event = await self.next_event(timeout)
         assert isinstance(event, cls), f"expected {cls.__name__}, got {event!r}"
         return event
+
+    async def rejection_body(self, event: Any) -> bytes:
+        """The whole body of the refusal ``event`` (a ``RejectConnection``) announced."""
+        body = b""
+        if event.has_body:
+            while True:
+                data = await self.expect(RejectData)
+                body += data.data
+                if data.body_finished:
+                    break
+        return body
 
     async def read_until_eof(self, timeout: float = 5) -> bytes:
         out = bytearray()
@@ -275,3 +287,42 @@ def header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if n == name:
             return v
     return None
+
+
+def script_stream(script: list[tuple[str, Any]]) -> tuple[bytes, list[tuple[str, Any]]]:
+    """Client frames for a script of ``(kind, value)`` steps (``"text"``, ``"binary"``,
+    ``"fragmented"`` binary in two frames, ``"ping"``), and what a receiver must report, in
+    order: ``("message", value)`` or ``("ping", payload)``."""
+    out = bytearray()
+    seen: list[tuple[str, Any]] = []
+    for kind, value in script:
+        if kind == "text":
+            out += build_frame(OP_TEXT, value.encode())
+        elif kind == "binary":
+            out += build_frame(OP_BINARY, value)
+        elif kind == "fragmented":
+            half = len(value) // 2
+            out += build_frame(OP_BINARY, value[:half], fin=False)
+            out += build_frame(OP_CONT, value[half:])
+        else:
+            assert kind == "ping", kind
+            out += build_frame(OP_PING, value)
+            seen.append(("ping", value))
+            continue
+        seen.append(("message", value))
+    return bytes(out), seen
+
+
+def scripts(
+    *, max_text: int, max_binary: int, max_fragmented: int, max_steps: int
+) -> st.SearchStrategy[list[tuple[str, Any]]]:
+    """Hypothesis scripts for :func:`script_stream`."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("text"), st.text(max_size=max_text)),
+            st.tuples(st.just("binary"), st.binary(max_size=max_binary)),
+            st.tuples(st.just("fragmented"), st.binary(min_size=2, max_size=max_fragmented)),
+            st.tuples(st.just("ping"), st.binary(max_size=125)),
+        ),
+        max_size=max_steps,
+    )

@@ -10,7 +10,6 @@ import ast
 import math
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,7 @@ from wsframework.converters import (
     registered_converters,
 )
 
-
-@pytest.fixture(autouse=True)
-def _restore_converter_registry() -> Iterator[None]:
-    """Converters registered by a test are gone after it."""
-    saved = dict(converters._converters)
-    yield
-    converters._converters.clear()
-    converters._converters.update(saved)
+pytestmark = pytest.mark.usefixtures("restore_converter_registry")
 
 
 class SlugConverter:

@@ -17,7 +17,6 @@ from wsproto.events import (
     AcceptConnection,
     CloseConnection,
     RejectConnection,
-    RejectData,
     Request,
     TextMessage,
 )
@@ -60,14 +59,7 @@ async def start(
 
 async def rejection(peer: ScriptedPeer) -> tuple[int, bytes]:
     event = await peer.expect(RejectConnection)
-    body = b""
-    if event.has_body:
-        while True:
-            data = await peer.expect(RejectData)
-            body += data.data
-            if data.body_finished:
-                break
-    return event.status_code, body
+    return event.status_code, await peer.rejection_body(event)
 
 
 async def test_error_before_accept_is_500_with_a_body_and_logged(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wsproto.events import AcceptConnection, CloseConnection, RejectConnection, RejectData
+from wsproto.events import AcceptConnection, CloseConnection, RejectConnection
 
 from wsframework import App, WebSocketRequest
 from wsframework.middleware import AccessLog, OriginAllowlist, TokenAuth
@@ -39,14 +39,7 @@ async def rejection(
     """Status and body of a refused handshake."""
     peer, event = await open_ws(nursery, app, target, **request)
     assert isinstance(event, RejectConnection), event
-    body = b""
-    if event.has_body:
-        while True:
-            data = await peer.expect(RejectData)
-            body += data.data
-            if data.body_finished:
-                break
-    return event.status_code, body
+    return event.status_code, await peer.rejection_body(event)
 
 
 # --- OriginAllowlist --------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,14 +30,7 @@ from wsframework.routing import (
 
 from .routing_helpers import chat, http, lobby, ws
 
-
-@pytest.fixture(autouse=True)
-def _restore_converter_registry() -> Iterator[None]:
-    """Converters registered by a test are gone after it."""
-    saved = dict(routing._converters)
-    yield
-    routing._converters.clear()
-    routing._converters.update(saved)
+pytestmark = pytest.mark.usefixtures("restore_converter_registry")
 
 
 # --- the module itself ----------------------------------------------------------------------

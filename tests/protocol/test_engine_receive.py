@@ -25,6 +25,8 @@ from ..peers import (
     build_frame,
     close_payload,
     deflate_raw,
+    script_stream,
+    scripts,
 )
 from .engine_helpers import (
     CLIENT,
@@ -134,38 +136,15 @@ def test_frame_over_max_frame_size_is_streamed_by_wsproto_and_still_arrives() ->
 
 @settings(max_examples=80, deadline=None)
 @given(
-    script=st.lists(
-        st.one_of(
-            st.tuples(st.just("text"), st.text(max_size=200)),
-            st.tuples(st.just("binary"), st.binary(max_size=400)),
-            st.tuples(st.just("fragmented"), st.binary(min_size=2, max_size=200)),
-            st.tuples(st.just("ping"), st.binary(max_size=125)),
-        ),
-        max_size=10,
-    ),
+    script=scripts(max_text=200, max_binary=400, max_fragmented=200, max_steps=10),
     cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=10),
 )
 def test_any_script_cut_anywhere_gives_the_same_events(
     script: list[tuple[str, Any]], cuts: list[int]
 ) -> None:
-    data = bytearray()
-    expected: list[Event] = []
-    for kind, value in script:
-        if kind == "text":
-            data += build_frame(OP_TEXT, value.encode())
-            expected.append(value)
-        elif kind == "binary":
-            data += build_frame(OP_BINARY, value)
-            expected.append(value)
-        elif kind == "fragmented":
-            half = len(value) // 2
-            data += build_frame(OP_BINARY, value[:half], fin=False)
-            data += build_frame(OP_CONT, value[half:])
-            expected.append(value)
-        else:
-            data += build_frame(OP_PING, value)
-            expected.append(PingReceived(value))
-    assert feed_in_pieces(engine(), bytes(data), cuts) == expected
+    data, seen = script_stream(script)
+    expected: list[Event] = [PingReceived(v) if k == "ping" else v for k, v in seen]
+    assert feed_in_pieces(engine(), data, cuts) == expected
 
 
 # ---------------------------------------------------------------------- fragmented messages

@@ -35,6 +35,8 @@ from ..peers import (
     RawPeer,
     build_frame,
     close_payload,
+    script_stream,
+    scripts,
     stream_pair,
 )
 
@@ -150,24 +152,8 @@ async def _send_in_pieces(peer: RawPeer, data: bytes, cuts: list[int]) -> None:
 
 def _stream_of(messages: list[tuple[str, Any]]) -> tuple[bytes, list[str | bytes]]:
     """Frames for a script of (kind, value) steps, and the messages a handler must see."""
-    out = bytearray()
-    expected: list[str | bytes] = []
-    for kind, value in messages:
-        if kind == "text":
-            out += build_frame(OP_TEXT, value.encode())
-            expected.append(value)
-        elif kind == "binary":
-            out += build_frame(OP_BINARY, value)
-            expected.append(value)
-        elif kind == "fragmented":
-            first, second = value[: len(value) // 2], value[len(value) // 2 :]
-            out += build_frame(OP_BINARY, first, fin=False)
-            out += build_frame(OP_CONT, second)
-            expected.append(value)
-        else:
-            assert kind == "ping"
-            out += build_frame(OP_PING, value)
-    return bytes(out), expected
+    data, seen = script_stream(messages)
+    return data, [value for kind, value in seen if kind == "message"]
 
 
 MIXED = [
@@ -206,15 +192,7 @@ async def test_mixed_stream_cut_into_pieces_is_delivered_in_order(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    script=st.lists(
-        st.one_of(
-            st.tuples(st.just("text"), st.text(max_size=300)),
-            st.tuples(st.just("binary"), st.binary(max_size=3000)),
-            st.tuples(st.just("fragmented"), st.binary(min_size=2, max_size=300)),
-            st.tuples(st.just("ping"), st.binary(max_size=125)),
-        ),
-        max_size=12,
-    ),
+    script=scripts(max_text=300, max_binary=3000, max_fragmented=300, max_steps=12),
     cuts=st.lists(st.integers(min_value=0, max_value=20_000), max_size=8),
     buffer_size=st.sampled_from([16, 256, 65536]),
 )
