@@ -114,7 +114,8 @@ def _phrase(status: int) -> str:
 
 
 def _code_and_reason(answer: object) -> tuple[int, str | None]:
-    """``(code, reason)`` from ``code`` or ``(code, reason)``; ``TypeError`` otherwise."""
+    """``(code, reason)`` from ``code`` or ``(code, reason)``, the code an HTTP status or a
+    close code; ``TypeError`` or ``ValueError`` otherwise."""
     if isinstance(answer, tuple) and len(answer) == 2:
         code, reason = answer
     else:
@@ -125,6 +126,8 @@ def _code_and_reason(answer: object) -> tuple[int, str | None]:
         )
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"the reason must be a str or None, got {type(reason).__name__}")
+    if not (200 <= code <= 599 or 1000 <= code <= 4999):
+        raise ValueError(f"{code} is neither an HTTP status (200-599) nor a close code")
     return code, reason
 
 
@@ -143,8 +146,6 @@ def http_answer(answer: ExceptionAnswer) -> tuple[int, list[tuple[bytes, bytes]]
             raise ValueError(f"its Response has status {status}; use 200-599")
         return status, headers, body
     code, reason = _code_and_reason(answer)
-    if not (200 <= code <= 599 or 1000 <= code <= 4999):
-        raise ValueError(f"{code} is neither an HTTP status (200-599) nor a close code")
     if code <= 599:
         status = code
     elif 400 <= code - HTTP_CLOSE_OFFSET <= 599:
@@ -169,8 +170,6 @@ def close_answer(answer: ExceptionAnswer) -> tuple[int, str | None]:
     if isinstance(answer, Response):
         answer = answer.status_code
     code, reason = _code_and_reason(answer)
-    if not (200 <= code <= 599 or 1000 <= code <= 4999):
-        raise ValueError(f"{code} is neither an HTTP status (200-599) nor a close code")
     if 400 <= code <= 599:
         code, reason = code + HTTP_CLOSE_OFFSET, reason or _phrase(code)
     elif code < 1000:
