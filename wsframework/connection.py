@@ -319,7 +319,8 @@ class StreamConnection(WebSocketConnection):
                 if self._engine.state is _OPEN and not self._stream_closed:
                     try:
                         await self._send_close(code, reason)
-                        self._queue.reason = CloseReason(code, reason)
+                        # The code sent is why it closed, even after the reader's 1006.
+                        self._queue.close(CloseReason(code, reason), replace=True)
                     except ConnectionClosed:
                         pass
             await self._close_stream()

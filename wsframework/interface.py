@@ -145,9 +145,7 @@ class MessageQueue:
         while len(messages) >= self._capacity:
             if self.reason is not None:
                 return False
-            if self._producer is None:
-                self._producer = trio.lowlevel.ParkingLot()
-            await self._producer.park()
+            await self._wait_for_consumer()
         if self.reason is not None:
             return False
         messages.append(message)
@@ -155,10 +153,14 @@ class MessageQueue:
             self.consumers.unpark()
         if self._handoff:
             while messages and self.reason is None:
-                if self._producer is None:
-                    self._producer = trio.lowlevel.ParkingLot()
-                await self._producer.park()
+                await self._wait_for_consumer()
         return True
+
+    async def _wait_for_consumer(self) -> None:
+        # Only when the queue is full: the park costs a scheduler pass, the frame nothing.
+        if self._producer is None:
+            self._producer = trio.lowlevel.ParkingLot()
+        await self._producer.park()
 
     def take(self) -> Message | None:
         """The next message without waiting, or ``None`` while there is none (then park on
