@@ -74,7 +74,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework.handling",
     ),
     # The framework: App, middleware, typed messages (the only pydantic user).
-    "framework": ("wsframework.app", "wsframework.middleware", "wsframework.typed"),
+    "framework": (
+        "wsframework.app",
+        "wsframework.middleware",
+        "wsframework.typed",
+        "wsframework.rooms",
+    ),
     # Applications of the library, which the library never imports.
     "entry points": (
         "wsframework.__main__",

@@ -14,6 +14,8 @@ from .client import (
 )
 from .datastructures import Headers, QueryParams, State
 from .exceptions import (
+    BrokerError,
+    BrokerUnavailable,
     ConnectionClosed,
     ConnectionRejected,
     ConnectionTimeout,
@@ -39,6 +41,8 @@ from .server import WebSocketServer, serve_websocket, wrap_server_stream
 __all__ = [
     "ASGIOptions",
     "App",
+    "BrokerError",
+    "BrokerUnavailable",
     "ClientOptions",
     "CloseReason",
     "ConnectionClosed",

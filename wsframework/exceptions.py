@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from .protocol.close import CloseReason
 
 __all__ = [
+    "BrokerError",
+    "BrokerUnavailable",
     "ConnectionClosed",
     "ConnectionRejected",
     "ConnectionTimeout",
@@ -192,3 +194,13 @@ class RouteDefinitionError(WebSocketError, ValueError):
 
 class NoMatchFound(WebSocketError, LookupError):
     """No URL can be built: unknown route name, or missing, extra or invalid parameters."""
+
+
+class BrokerError(WebSocketError):
+    """A room operation failed in the message broker (base class of the rooms' errors)."""
+
+
+class BrokerUnavailable(BrokerError, ConnectionError):
+    """The rooms' broker (Redis) cannot be reached: nothing was published, or presence and
+    history could not be read. Connections keep working locally; the broker's subscriptions
+    come back by themselves once it is reachable again."""
