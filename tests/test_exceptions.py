@@ -12,6 +12,8 @@ import trio_websocket
 
 from wsframework import exceptions
 from wsframework.exceptions import (
+    BrokerError,
+    BrokerUnavailable,
     ConnectionClosed,
     ConnectionRejected,
     ConnectionTimeout,
@@ -44,6 +46,8 @@ BASES: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     MessageTypeError: (WebSocketError, TypeError, ValueError),
     RouteDefinitionError: (WebSocketError, ValueError),
     NoMatchFound: (WebSocketError, LookupError),
+    BrokerError: (WebSocketError,),
+    BrokerUnavailable: (BrokerError, ConnectionError),
 }
 
 

@@ -57,6 +57,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The core below the framework: transports, connections, requests, routing, values.
     "core": (
         "wsframework._groups",
+        "wsframework._sockio",
         "wsframework._speedups",
         "wsframework._version",
         "wsframework.exceptions",

@@ -29,8 +29,16 @@ from functools import partial
 
 import trio
 
+from ._sockio import receive_some
 from .exceptions import ConnectionClosed
-from .interface import Endpoint, Message, MessageQueue, WebSocketConnection, stream_endpoint
+from .interface import (
+    Endpoint,
+    Message,
+    MessageQueue,
+    PreparedMessage,
+    WebSocketConnection,
+    stream_endpoint,
+)
 from .options import ConnectionOptions
 from .protocol.close import CloseReason, check_close_code
 from .protocol.engine import (
@@ -69,6 +77,7 @@ class StreamConnection(WebSocketConnection):
         "_finished",
         "_id",
         "_latency",
+        "_nursery",
         "_path",
         "_queue",
         "_read_size",
@@ -113,12 +122,14 @@ class StreamConnection(WebSocketConnection):
         self._finished: trio.Event | None = None  # made when someone waits
         self._done = False
         self._stream_closed = False
+        self._nursery: trio.Nursery | None = None
 
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
         """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
 
         Called once by whoever made the connection, right after the handshake.
         """
+        self._nursery = nursery
         nursery.start_soon(self._reader_task)
         if keepalive is not None:
             nursery.start_soon(self._keepalive_task, *keepalive)
@@ -219,19 +230,73 @@ class StreamConnection(WebSocketConnection):
         """
         if not isinstance(message, (str, bytes, bytearray, memoryview)):
             self._engine.send_message(message, compress)  # raises MessageTypeError
+        await self._send_data(message, compress, None)
+
+    async def send_prepared(self, prepared: PreparedMessage) -> None:
+        """Send a message encoded once for many connections (see
+        :meth:`WebSocketConnection.send_prepared`): a server without compression writes the
+        shared frame. Cancel and time out as for :meth:`send_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+        """
+        await self._send_data(prepared.message, True, prepared)
+
+    def send_prepared_nowait(self, prepared: PreparedMessage) -> bool:
+        """Write the shared frame now if the socket takes it without waiting (see
+        :meth:`WebSocketConnection.send_prepared_nowait`). A frame the socket takes only in
+        part is finished by a task of the connection, which holds the turn to send meanwhile.
+        """
+        engine = self._engine
+        if (
+            self._send_busy
+            or self._fd < 0
+            or self._stream_closed
+            or engine.state is not _OPEN
+            or engine.compression
+            or engine.is_client
+            or self._nursery is None
+        ):
+            return False
+        head, body = prepared.frame
+        try:
+            sent = os.writev(self._fd, (head, body))
+        except OSError:  # full (BlockingIOError) or failed: send_prepared waits or reports it
+            return False
+        if sent < len(head) + len(body):
+            self._send_busy = True
+            self._nursery.start_soon(self._finish_write, (head + body)[sent:])
+        return True
+
+    async def _send_data(
+        self, message: Message, compress: bool, prepared: PreparedMessage | None
+    ) -> None:
         if self._queue.reason is not None:
             raise ConnectionClosed(self._queue.reason)
         if self._send_busy:
             await self._wait_send_turn()
         self._send_busy = True
         try:
-            if self._engine.state is not _OPEN:
+            engine = self._engine
+            if engine.state is not _OPEN:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
-            head, body = self._engine.send_message(message, compress)
+            if prepared is None or engine.compression or engine.is_client:
+                head, body = engine.send_message(message, compress)
+            else:
+                head, body = prepared.frame
             await self._write(head, body)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._set_closed(CloseReason(1006, None))
             raise ConnectionClosed(self._queue.reason) from exc
+        finally:
+            self._end_send_turn()
+
+    async def _finish_write(self, rest: bytes) -> None:
+        # The turn to send was taken by send_prepared_nowait; it is handed back here.
+        try:
+            await self._stream.send_all(rest)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._set_closed(CloseReason(1006, None))
         finally:
             self._end_send_turn()
 
@@ -455,7 +520,7 @@ class StreamConnection(WebSocketConnection):
             data: bytes | bytearray = b""
             while await self._receive(data):
                 try:
-                    data = await self._receive_some()
+                    data = await receive_some(self._stream, self._fd, self._read_size)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     data = b""
                 if not data:
@@ -515,37 +580,4 @@ class StreamConnection(WebSocketConnection):
             try:
                 await self._send_close(code, reason)
             except ConnectionClosed:
-                pass
-
-    async def _receive_some(self) -> bytes | bytearray:
-        """The next bytes from the peer (``b""`` at EOF).
-
-        On a plain TCP socket this is trio's own ``SocketStream.receive_some`` without its three
-        coroutine layers and async context manager: try ``os.read``, wait for readability only
-        if nothing is there, and take a checkpoint either way. A reader parked here costs about
-        1 KiB less per idle connection. The file descriptor is only read while the socket object
-        still owns it (``fileno()`` is -1 once anyone closed it), so a descriptor number reused
-        by another connection is never read.
-        """
-        fd = self._fd
-        if fd < 0:
-            return await self._stream.receive_some(self._read_size)
-        socket = self._stream.socket  # type: ignore[attr-defined]
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if socket.fileno() != fd:
-            raise trio.ClosedResourceError("the socket was closed")
-        try:
-            data = os.read(fd, self._read_size)
-        except BlockingIOError:
-            pass
-        else:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
-        while True:
-            await trio.lowlevel.wait_readable(fd)
-            if socket.fileno() != fd:
-                raise trio.ClosedResourceError("the socket was closed")
-            try:
-                return os.read(fd, self._read_size)
-            except BlockingIOError:
                 pass

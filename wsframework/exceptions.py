@@ -17,8 +17,11 @@
           │                              TypeError and a ValueError)
           ├── RouteDefinitionError       a route, template or converter is invalid, raised when
           │                              it is defined (also a ValueError)
-          └── NoMatchFound               no URL can be built for a route name and parameters
-                                         (also a LookupError)
+          ├── NoMatchFound               no URL can be built for a route name and parameters
+          │                              (also a LookupError)
+          └── BrokerError                a room operation failed in the broker
+               └── BrokerUnavailable     the broker (Redis) cannot be reached (also a
+                                         ConnectionError)
 
 Misuse on our own side raises the stdlib exceptions whose meaning matches: ``ValueError`` for a
 bad argument, ``TypeError`` for a wrong type, ``RuntimeError`` for a call in the wrong state.

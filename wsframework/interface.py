@@ -7,6 +7,7 @@
 * :class:`MessageQueue`: the bounded queue between the task that receives from the peer and the
   tasks that call :meth:`~WebSocketConnection.get_message`, with park/unpark instead of a
   channel and a lock.
+* :class:`PreparedMessage`: a message encoded once to be sent on many connections.
 * :class:`Endpoint`: one end of a TCP connection.
 
 Nothing here knows about wsproto, h11, ASGI or pydantic.
@@ -23,13 +24,15 @@ from typing import Any
 
 import trio
 
-from .exceptions import ConnectionClosed, InvalidMessage
+from .exceptions import ConnectionClosed, InvalidMessage, MessageTypeError
 from .protocol.close import CloseReason
+from .protocol.header import frame_header
 
 __all__ = [
     "Endpoint",
     "Message",
     "MessageQueue",
+    "PreparedMessage",
     "WebSocketConnection",
     "socket_endpoint",
     "stream_endpoint",
@@ -215,6 +218,48 @@ class MessageQueue:
             self._producer.unpark_all()
 
 
+class PreparedMessage:
+    """One message encoded once, to be sent on many connections (a room's fan-out).
+
+    The text is UTF-8 encoded once, here; a server connection without compression for this
+    message writes :attr:`frame` (built on first use, then shared by every such connection)
+    instead of framing the message again. Other connections send :attr:`message` as
+    :meth:`WebSocketConnection.send_message` would.
+
+    Args:
+        message: the message: ``str`` for text, ``bytes`` for binary.
+
+    Raises:
+        MessageTypeError: ``message`` is neither text nor bytes.
+    """
+
+    __slots__ = ("_frame", "message", "payload", "text")
+
+    def __init__(self, message: Message) -> None:
+        if isinstance(message, str):
+            self.payload = message.encode("utf-8")
+            self.text = True
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            message = self.payload = bytes(message)
+            self.text = False
+        else:
+            raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+        #: The message as given (``bytes`` for any binary type).
+        self.message: Message = message
+        self._frame: tuple[bytes, bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self.payload)
+
+    @property
+    def frame(self) -> tuple[bytes, bytes]:
+        """The unmasked frame a server writes, as ``(head, payload)``."""
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = (frame_header(len(self.payload), self.text, False), self.payload)
+        return frame
+
+
 class WebSocketConnection(trio.abc.AsyncResource):
     """An open WebSocket connection: what handlers and clients hold.
 
@@ -337,6 +382,25 @@ class WebSocketConnection(trio.abc.AsyncResource):
             MessageTypeError: ``message`` is neither text nor bytes (a ``TypeError`` and, as in
                 trio-websocket, a ``ValueError``).
         """
+
+    async def send_prepared(self, prepared: PreparedMessage) -> None:
+        """Send a message encoded once for many connections (see :class:`PreparedMessage`).
+
+        The same as ``send_message(prepared.message)``, which is what this default does; our
+        own transport writes the shared frame when it can. Cancel and time out as for
+        :meth:`send_message`.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+        """
+        await self.send_message(prepared.message)
+
+    def send_prepared_nowait(self, prepared: PreparedMessage) -> bool:
+        """Hand ``prepared`` to the transport at once if that needs no wait; ``False`` means
+        nothing was sent (busy, closed, a full socket or a transport that cannot): call
+        :meth:`send_prepared`. Never raises for a closed connection; this default always
+        answers ``False``."""
+        return False
 
     @abstractmethod
     async def ping(self, payload: bytes | None = None) -> None:

@@ -35,7 +35,7 @@ from typing import TypeAlias
 from typing_extensions import TypeVar
 
 from .exceptions import ConnectionClosed, InvalidMessage
-from .interface import WebSocketConnection
+from .interface import PreparedMessage, WebSocketConnection
 from .request import WebSocketRequest
 
 if TYPE_CHECKING:
@@ -489,6 +489,15 @@ class TypedConnection(WebSocketConnection, Generic[ReceiveT, SendT]):
         """The wrapped connection's :meth:`~WebSocketConnection.send_message`, unchecked (and
         cancelled or timed out as it is)."""
         await self._ws.send_message(message, compress=compress)
+
+    async def send_prepared(self, prepared: PreparedMessage) -> None:
+        """The wrapped connection's :meth:`~WebSocketConnection.send_prepared`, unchecked (a
+        room's publications; cancelled or timed out as it is)."""
+        await self._ws.send_prepared(prepared)
+
+    def send_prepared_nowait(self, prepared: PreparedMessage) -> bool:
+        """The wrapped connection's :meth:`~WebSocketConnection.send_prepared_nowait`."""
+        return self._ws.send_prepared_nowait(prepared)
 
     async def receive_json(self) -> Any:
         """The wrapped connection's :meth:`~WebSocketConnection.receive_json`, unchecked (and

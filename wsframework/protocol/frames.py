@@ -19,12 +19,12 @@ from __future__ import annotations
 import os
 import struct
 
+from .header import frame_header
 from .masking import xor_mask
 
 __all__ = ["NEED_MORE", "NOT_PLAIN", "encode_data_frame", "parse_data_frame"]
 
 _TEXT, _BINARY = 0x81, 0x82  # FIN set, RSV clear, opcode 1 or 2
-_TWO_BYTE, _EIGHT_BYTE = struct.Struct("!BBH"), struct.Struct("!BBQ")
 _LENGTH64 = struct.Struct("!Q")
 
 
@@ -36,15 +36,7 @@ def encode_data_frame(payload: bytes, text: bool, mask: bool) -> tuple[bytes, by
         text: opcode 1 (text) rather than 2 (binary).
         mask: mask the payload with a fresh random key, as clients must.
     """
-    first = _TEXT if text else _BINARY
-    length = len(payload)
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        header = bytes((first, length | mask_bit))
-    elif length < 65536:
-        header = _TWO_BYTE.pack(first, 126 | mask_bit, length)
-    else:
-        header = _EIGHT_BYTE.pack(first, 127 | mask_bit, length)
+    header = frame_header(len(payload), text, mask)
     if not mask:
         return header, payload
     key = os.urandom(4)

