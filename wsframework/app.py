@@ -34,6 +34,7 @@ from .handling import answer_exception
 from .http import HTTPRequest, Response
 from .options import ASGIOptions, ServerOptions
 from .request import BaseRequest, WebSocketRequest, WebSocketRoute
+from .rooms import Broker, Rooms
 from .routing import Route, Router
 from .server import WebSocketServer
 
@@ -64,9 +65,15 @@ class App:
             states (an ASGI scope's) takes its place.
         asgi_options: limits for the ASGI transport (queue size, message size, receive
             timeout); see :class:`~wsframework.options.ASGIOptions`.
+        broker: where rooms meet: a URL (``"redis://127.0.0.1:6379/0"``,
+            ``"redis+sentinel://..."``) or a :class:`~wsframework.rooms.Broker`; ``None`` (the
+            default) keeps rooms in this process's memory. ``wsframework run --broker`` and the
+            ``WSFRAMEWORK_BROKER`` environment variable take precedence (docs/scale-out.md).
 
     Attributes:
         state: application-wide state (``app.state.db = ...``).
+        rooms: the app's rooms (``app.rooms["lobby"]``, ``app.rooms.configure(...)``); open
+            while the app runs (docs/rooms.md).
         router: the route table.
         nursery: a nursery for app-lifetime background tasks, open while the app runs
             (inside :meth:`lifespan_context`); a task that fails is logged and the app carries on.
@@ -79,6 +86,7 @@ class App:
         middleware: Sequence[Middleware] = (),
         root_path: str = "",
         asgi_options: ASGIOptions | None = None,
+        broker: str | Broker | None = None,
     ) -> None:
         if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
             raise ValueError(f"root_path must start with '/' and not end with one: {root_path!r}")
@@ -86,6 +94,7 @@ class App:
         self.asgi_options = asgi_options or ASGIOptions()
         self.router = Router()
         self.state = State()
+        self.rooms = Rooms(broker)
         self._lifespan = lifespan
         self._middleware: list[Middleware] = list(middleware)
         self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
@@ -270,7 +279,7 @@ class App:
             Exception: whatever a startup hook raised (the app must not start half-ready).
         """
         try:
-            async with trio.open_nursery() as nursery:
+            async with trio.open_nursery() as nursery, self.rooms.open():
                 self._nursery = nursery
                 try:
                     for hook in self._startup:

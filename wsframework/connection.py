@@ -88,6 +88,7 @@ class StreamConnection(WebSocketConnection):
         "_stream",
         "_stream_closed",
         "_subprotocol",
+        "_torn",
         "_unyielded",
     )
 
@@ -123,6 +124,7 @@ class StreamConnection(WebSocketConnection):
         self._done = False
         self._stream_closed = False
         self._nursery: trio.Nursery | None = None
+        self._torn = False  # a cancelled write may have left a partial frame
 
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
         """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
@@ -461,6 +463,8 @@ class StreamConnection(WebSocketConnection):
     async def _write(self, data: bytes | bytearray, body: bytes = b"") -> None:
         """Write ``data`` then ``body`` (a frame header and its payload, kept apart so that a
         large payload is never copied), waiting while the socket is full."""
+        if self._torn:
+            raise trio.ClosedResourceError("a cancelled send left a partial frame on the wire")
         fd = self._fd
         total = len(data) + len(body)
         if fd >= 0 and not self._stream_closed:
@@ -480,15 +484,21 @@ class StreamConnection(WebSocketConnection):
         else:
             sent = 0
         self._unyielded = 0
-        if sent < len(data):
-            rest = memoryview(data)[sent:]
-            if len(rest) + len(body) <= 65536:
-                await self._stream.send_all(bytes(rest) + body)
-                return
-            await self._stream.send_all(rest)
-            sent = len(data)
-        if body:
-            await self._stream.send_all(memoryview(body)[sent - len(data) :])
+        try:
+            if sent < len(data):
+                rest = memoryview(data)[sent:]
+                if len(rest) + len(body) <= 65536:
+                    await self._stream.send_all(bytes(rest) + body)
+                    return
+                await self._stream.send_all(rest)
+                sent = len(data)
+            if body:
+                await self._stream.send_all(memoryview(body)[sent - len(data) :])
+        except trio.Cancelled:
+            # No frame may follow a partial one: the connection can only be dropped now.
+            self._torn = True
+            self._set_closed(CloseReason(1006, None))
+            raise
 
     async def _keepalive_task(self, interval: float, timeout: float) -> None:
         """Ping every ``interval`` seconds; close with 1011 when a pong takes over ``timeout``."""

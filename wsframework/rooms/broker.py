@@ -58,6 +58,21 @@ class Position:
         """``{"epoch": ..., "offset": ...}``, what a client keeps and sends back to recover."""
         return {"epoch": self.epoch, "offset": self.offset}
 
+    def __str__(self) -> str:
+        return f"{self.epoch}:{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        """The position ``str(position)`` wrote (``"epoch:offset"``), e.g. from a query string.
+
+        Raises:
+            ValueError: ``text`` is not ``epoch:offset`` with a non-negative integer offset.
+        """
+        epoch, _, offset = text.rpartition(":")
+        if not epoch or not offset.isdigit():
+            raise ValueError(f"a position is written 'epoch:offset', not {text!r}")
+        return cls(epoch, int(offset))
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryPolicy:

@@ -1,0 +1,533 @@
+"""The rooms of one process: ``app.rooms[name]``, joining, publishing, presence, fan-out.
+
+:class:`Rooms` is the hub: it owns which local connections are in which room, subscribes the
+process to a room's broker channel while it has local members (one subscription per room per
+process, never one per member) and fans each publication out to them, encoded once
+(:class:`~wsframework.interface.PreparedMessage`) into each member's bounded queue
+(:class:`~wsframework.rooms.member.Delivery`). :class:`Room` is the handle a handler uses;
+:class:`Membership` is what ``async with room.join(ws)`` gives.
+
+The broker is chosen when the hub opens (the app's startup), first match wins:
+
+1. ``wsframework run --broker URL`` (:meth:`Rooms.use_broker`);
+2. the ``WSFRAMEWORK_BROKER`` environment variable;
+3. ``App(broker=...)`` in code;
+4. the in-memory broker.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import trio
+
+from ..exceptions import BrokerUnavailable
+from ..interface import PreparedMessage, WebSocketConnection
+from .broker import Broker, Member, Position, Publication, RoomEvent
+from .member import Delivery
+from .memory import MemoryBroker
+from .options import RoomOptions
+
+__all__ = ["BROKER_ENV", "Membership", "Room", "Rooms", "make_broker"]
+
+logger = logging.getLogger("wsframework.rooms")
+
+#: The environment variable naming the broker (``redis://...``), between CLI and code.
+BROKER_ENV = "WSFRAMEWORK_BROKER"
+#: How long a leave may take before the member is left to expire from presence.
+LEAVE_TIMEOUT = 5.0
+#: Events a membership holds for :meth:`Membership.events` before dropping the oldest.
+EVENTS_HELD = 64
+
+
+def make_broker(url: str) -> Broker:
+    """The broker a URL names: ``memory://``, ``redis://``, ``rediss://`` or
+    ``redis+sentinel://`` (see docs/scale-out.md).
+
+    Raises:
+        ValueError: an unknown scheme or a malformed URL.
+    """
+    scheme = url.partition("://")[0].lower()
+    if scheme == "memory" and "://" in url:
+        return MemoryBroker()
+    if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
+        module = importlib.import_module(".redis", __package__)  # coredis only when asked
+        broker: Broker = module.RedisBroker(url)
+        return broker
+    raise ValueError(
+        f"unknown broker URL {url!r}: use memory://, redis://host:port/db, rediss://... or "
+        "redis+sentinel://host:port/service"
+    )
+
+
+def serialise(message: Any) -> str | bytes:
+    """What a room publishes for ``message``: text and bytes as they are, a pydantic model as
+    its JSON, a ``dict`` or ``list`` as JSON text.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(message, (str, bytes)):
+        return message
+    if isinstance(message, (bytearray, memoryview)):
+        return bytes(message)
+    if hasattr(message, "model_dump_json"):
+        from ..typed import dump_message
+
+        return dump_message(message)
+    if isinstance(message, (dict, list)):
+        return json.dumps(message, separators=(",", ":"))
+    raise TypeError(
+        "a room publishes str, bytes, a pydantic model, a dict or a list, "
+        f"not {type(message).__name__}"
+    )
+
+
+@dataclass(eq=False)
+class _LocalRoom:
+    """A room with members in this process."""
+
+    name: str
+    options: RoomOptions
+    members: dict[WebSocketConnection, Delivery] = field(default_factory=dict)
+    watchers: set[Membership] = field(default_factory=set)
+    position: Position | None = None  # the last publication seen, for the gap after a reconnect
+
+
+class Rooms:
+    """The rooms of an app (``app.rooms``), or of a publisher that serves nothing.
+
+    Args:
+        broker: a broker URL (``"redis://127.0.0.1:6379/0"``) or a :class:`Broker`; ``None``
+            for the in-memory default (the CLI and ``WSFRAMEWORK_BROKER`` take precedence: see
+            the module docstring).
+        presence_ttl: seconds a member's presence outlives its process (refreshed every
+            ``presence_ttl / 3`` while it lives): members of a process that died disappear,
+            with leave events, within this time (30).
+    """
+
+    def __init__(self, broker: str | Broker | None = None, *, presence_ttl: float = 30.0) -> None:
+        if not presence_ttl > 0:
+            raise ValueError(f"presence_ttl must be a positive number of seconds: {presence_ttl}")
+        self.presence_ttl = presence_ttl
+        self._from_code = broker
+        self._from_cli: str | Broker | None = None
+        self._patterns: list[tuple[str, RoomOptions]] = [("*", RoomOptions())]
+        self._broker: Broker | None = None
+        self._nursery: trio.Nursery | None = None
+        self._local: dict[str, _LocalRoom] = {}
+        self._subscribed: set[str] = set()
+        self._subscribing = trio.Lock()
+        self._ids: WeakKeyDictionary[WebSocketConnection, str] = WeakKeyDictionary()
+        self._count = 0
+        self._restored: list[Callable[[], Awaitable[None]]] = []
+        self._lost = False
+
+    def __getitem__(self, name: str) -> Room:
+        if not isinstance(name, str) or not 0 < len(name) <= 256:
+            raise ValueError(f"a room name is a string of 1 to 256 characters, not {name!r}")
+        return Room(self, name)
+
+    # ------------------------------------------------------------------ configuration
+
+    def configure(
+        self, pattern: str = "*", options: RoomOptions | None = None, **settings: Any
+    ) -> None:
+        """Set the options of the rooms whose names match ``pattern`` (``fnmatch``:
+        ``"news"``, ``"chat:*"``), as a :class:`RoomOptions` or its keywords. The last
+        configured pattern that matches a room wins; ``"*"`` sets the default.
+
+        Raises:
+            ValueError: invalid settings (see :class:`RoomOptions`).
+            TypeError: an unknown setting, or both ``options`` and keywords.
+        """
+        if options is not None and settings:
+            raise TypeError("give RoomOptions or keywords, not both")
+        self._patterns.append((pattern, options or RoomOptions(**settings)))
+
+    def options_for(self, name: str) -> RoomOptions:
+        """The options of room ``name``: those of the last configured pattern matching it."""
+        for pattern, options in reversed(self._patterns):
+            if fnmatch.fnmatchcase(name, pattern):
+                return options
+        return self._patterns[0][1]  # pragma: no cover - "*" matches everything
+
+    def use_broker(self, broker: str | Broker) -> None:
+        """Use ``broker`` whatever the environment and the code say (``wsframework run
+        --broker``). Takes effect when the hub next opens."""
+        self._from_cli = broker
+
+    def on_restored(self, func: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Register ``async def func()``, run when the broker is reachable again after a loss
+        (publications in between may not have reached this process's members: resync them).
+        """
+        self._restored.append(func)
+        return func
+
+    @property
+    def broker(self) -> Broker:
+        """The running broker.
+
+        Raises:
+            RuntimeError: the rooms are not open (the app is not running).
+        """
+        if self._broker is None:
+            raise RuntimeError("the rooms are not open: start the app (or use rooms.open())")
+        return self._broker
+
+    def _choose(self) -> tuple[Broker, str]:
+        if self._from_cli is not None:
+            chosen, source = self._from_cli, "--broker"
+        elif os.environ.get(BROKER_ENV):
+            chosen, source = os.environ[BROKER_ENV], BROKER_ENV
+        elif self._from_code is not None:
+            chosen, source = self._from_code, "App(broker=...)"
+        else:
+            chosen, source = "memory://", "default"
+        return (make_broker(chosen) if isinstance(chosen, str) else chosen), source
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Rooms]:
+        """Connect to the broker for the duration of the block (the app does this at startup;
+        a script that only publishes does it itself). Cancel it like any block; the connect
+        is bounded by the broker itself.
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached.
+            RuntimeError: the rooms are open already.
+        """
+        if self._broker is not None:
+            raise RuntimeError("these rooms are open already")
+        broker, source = self._choose()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial_run(broker, self))
+            logger.info("rooms: broker %r (from %s)", broker, source)
+            self._broker, self._nursery = broker, nursery
+            try:
+                yield self
+            finally:
+                self._broker = self._nursery = None
+                self._subscribed.clear()
+                nursery.cancel_scope.cancel()
+
+    # ------------------------------------------------------------------ BrokerHandler
+
+    def deliver(self, publication: Publication) -> None:
+        """Fan ``publication`` out to this process's members of its room (encoded once)."""
+        local = self._local.get(publication.room)
+        if local is None:
+            return
+        if publication.position is not None:
+            local.position = publication.position
+        encode = local.options.encode
+        try:
+            data = publication.data if encode is None else encode(publication)
+        except Exception:
+            logger.exception("room %r: the room's encode() failed; publication skipped", local.name)
+            return
+        prepared = PreparedMessage(data)
+        exclude = publication.exclude
+        for delivery in list(local.members.values()):
+            if exclude and self._ids.get(delivery.connection) in exclude:
+                continue
+            delivery.deliver(publication, prepared)
+
+    def event(self, event: RoomEvent) -> None:
+        """Hand a join or leave to the room's watchers, and announce it if the room says so."""
+        local = self._local.get(event.room)
+        if local is None:
+            return
+        for membership in list(local.watchers):
+            membership._put_event(event)
+        announce = local.options.announce
+        if announce is None:
+            return
+        try:
+            data = announce(event)
+        except Exception:
+            logger.exception("room %r: the room's announce() failed", local.name)
+            return
+        if data is not None:
+            prepared = PreparedMessage(data)
+            for delivery in list(local.members.values()):
+                delivery.send(prepared)
+
+    def connection_lost(self, error: BaseException) -> None:
+        """Note the loss (logged once); the broker restores its subscriptions by itself."""
+        self._lost = True
+        logger.warning("rooms: lost the broker (%s); serving local connections meanwhile", error)
+
+    def connection_restored(self) -> None:
+        """Fill each history room's gap from its history, then run the ``on_restored`` hooks."""
+        self._lost = False
+        logger.warning("rooms: the broker is back; subscriptions restored")
+        if self._nursery is not None:
+            self._nursery.start_soon(self._after_restore)
+
+    async def _after_restore(self) -> None:
+        for local in list(self._local.values()):
+            history = local.options.history
+            if history is None or local.position is None:
+                continue
+            try:
+                window = await self.broker.history(local.name, local.position, history)
+            except BrokerUnavailable:
+                return
+            for publication in window.publications:
+                self.deliver(publication)
+        for hook in self._restored:
+            try:
+                await hook()
+            except Exception:
+                logger.exception("rooms: on_restored hook %r failed", hook)
+
+    # ------------------------------------------------------------------ internals
+
+    def _start(self, task: Callable[[], Awaitable[None]]) -> None:
+        if self._nursery is None:
+            raise RuntimeError("the rooms are not open: start the app (or use rooms.open())")
+        self._nursery.start_soon(task)
+
+    def connection_id(self, connection: WebSocketConnection) -> str:
+        """``connection``'s id in presence and ``exclude=`` (unique across processes)."""
+        cid = self._ids.get(connection)
+        if cid is None:
+            self._count += 1
+            cid = self._ids[connection] = f"{self.broker.node}/{self._count}"
+        return cid
+
+    async def _sync_subscription(self, name: str) -> None:
+        """Subscribe to ``name`` while it has local members, unsubscribe when it has none;
+        one change at a time, so a leave's unsubscribe never overtakes a join's subscribe."""
+        async with self._subscribing:
+            broker = self.broker
+            wanted = name in self._local
+            if wanted and name not in self._subscribed:
+                await broker.subscribe(name)
+                self._subscribed.add(name)
+            elif not wanted and name in self._subscribed:
+                self._subscribed.discard(name)
+                await broker.unsubscribe(name)
+
+
+class Room:
+    """A room, by name: what a handler joins and publishes to (``app.rooms["lobby"]``).
+
+    Cheap to make and hold: the room's state lives in the hub while it has local members and
+    in the broker otherwise.
+    """
+
+    __slots__ = ("_hub", "name")
+
+    def __init__(self, hub: Rooms, name: str) -> None:
+        self._hub = hub
+        #: The room's name.
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name!r}>"
+
+    @property
+    def options(self) -> RoomOptions:
+        """This room's settings (see :meth:`Rooms.configure`)."""
+        return self._hub.options_for(self.name)
+
+    async def publish(
+        self,
+        message: Any,
+        *,
+        exclude: WebSocketConnection | str | Iterable[WebSocketConnection | str] | None = None,
+    ) -> Position | None:
+        """Send ``message`` to every member of the room, on every process.
+
+        ``message`` is text, bytes, a pydantic model (sent as JSON text) or a ``dict``/``list``
+        (JSON text); it is serialised here, once. ``exclude`` names members not to deliver to
+        (connections or connection ids), e.g. the sender. Returns the publication's position
+        when the room keeps history.
+
+        Returns once the broker took it; never waits for a member (their queues are bounded).
+        Cancelling may still publish it (the broker may have it already); bound it with
+        ``trio.fail_after``.
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached; nothing was published.
+            TypeError: ``message`` cannot be published.
+        """
+        hub = self._hub
+        data = serialise(message)
+        ids: tuple[str, ...] = ()
+        if exclude is not None:
+            items = [exclude] if isinstance(exclude, (str, WebSocketConnection)) else exclude
+            ids = tuple(x if isinstance(x, str) else hub.connection_id(x) for x in items)
+        return await hub.broker.publish(self.name, data, exclude=ids, history=self.options.history)
+
+    async def members(self) -> list[Member]:
+        """Every member on every process: what each gave as ``presence=``, its connection id
+        and its node. Safe to cancel; bound it with ``trio.fail_after``.
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached.
+        """
+        return await self._hub.broker.members(self.name)
+
+    async def count(self) -> int:
+        """How many members the room has on every process (cancel as :meth:`members`).
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached.
+        """
+        return await self._hub.broker.count(self.name)
+
+    @asynccontextmanager
+    async def join(
+        self,
+        connection: WebSocketConnection,
+        *,
+        presence: Any = None,
+        since: Position | None = None,
+    ) -> AsyncIterator[Membership]:
+        """Make ``connection`` a member for the duration of the block.
+
+        Members receive every publication of the room from then on, through their own bounded
+        queue (see :class:`~wsframework.rooms.options.RoomOptions` for what a full queue
+        does). ``presence`` is what :meth:`members` reports for this member (JSON-able).
+        ``since``, a position the client kept from an earlier connection, asks for the
+        publications it missed: when the room's history still has all of them and the epoch
+        matches, they are delivered first, in order, without gap or duplicate, before live
+        ones, and :attr:`Membership.recovered` is ``True``; otherwise it is ``False`` and
+        nothing old is delivered (the app must resync the client).
+
+        The member leaves when the block exits: normally, by an exception (the connection
+        closing ends ``async for message in ws``) or by cancellation. Entering waits for the
+        broker (subscription, presence, history): cancel it or bound it with
+        ``trio.fail_after``; leaving is shielded and bounded.
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached (nothing was joined).
+            RuntimeError: ``connection`` is in this room already.
+        """
+        hub = self._hub
+        name = self.name
+        options = self.options
+        broker = hub.broker
+        local = hub._local.get(name)
+        if local is None:
+            local = hub._local[name] = _LocalRoom(name, options)
+        if connection in local.members:
+            raise RuntimeError(f"{connection} is in room {name!r} already")
+        delivery = Delivery(
+            connection, name, local.options, recovering=since is not None and bool(options.history)
+        )
+        local.members[connection] = delivery
+        entry = Member(hub.connection_id(connection), broker.node, presence)
+        membership = Membership(self, entry, delivery)
+        local.watchers.add(membership)
+        joined = False
+        # The writer runs in the hub's nursery, so the block's exceptions reach the caller as
+        # they are (no nursery of ours wraps them in a group); it ends with the membership.
+        hub._start(delivery.run)
+        try:
+            await hub._sync_subscription(name)
+            await broker.join(name, entry)
+            joined = True
+            if local.options.history is not None:
+                window = await broker.history(name, since, local.options.history)
+                membership.recovered = delivery.recover(window, since)
+            elif since is not None:
+                membership.recovered = False
+            yield membership
+        finally:
+            delivery.stop()
+            with trio.CancelScope(shield=True):
+                local.watchers.discard(membership)
+                membership._end()
+                local.members.pop(connection, None)
+                if not local.members and hub._local.get(name) is local:
+                    del hub._local[name]
+                with trio.move_on_after(LEAVE_TIMEOUT):
+                    if joined and hub._broker is not None:
+                        await broker.leave(name, entry)
+                    if hub._broker is not None:
+                        await hub._sync_subscription(name)
+
+
+class Membership:
+    """One connection's membership of a room, for the duration of ``async with room.join()``.
+
+    Attributes:
+        room: the room.
+        member: this member's presence entry (its ``connection_id``, ``node`` and ``info``).
+        recovered: ``True`` when the publications missed since ``join(since=...)`` were
+            delivered, ``False`` when they could not be (resync the client), ``None`` when no
+            ``since`` was given.
+    """
+
+    def __init__(self, room: Room, member: Member, delivery: Delivery) -> None:
+        self.room = room
+        self.member = member
+        self.recovered: bool | None = None
+        self._delivery = delivery
+        self._events: deque[RoomEvent] = deque(maxlen=EVENTS_HELD)
+        self._wake = trio.lowlevel.ParkingLot()
+        self._ended = False
+
+    @property
+    def connection_id(self) -> str:
+        """This member's connection id (what ``exclude=`` and presence use)."""
+        return self.member.connection_id
+
+    @property
+    def position(self) -> Position | None:
+        """The position of the last publication this member was given (rooms with history);
+        at join, the stream's top (or, when recovered, the last missed publication)."""
+        return self._delivery.position
+
+    @property
+    def dropped(self) -> int:
+        """Publications dropped because this member read too slowly (``drop_*`` policies)."""
+        return self._delivery.dropped
+
+    def _put_event(self, event: RoomEvent) -> None:
+        self._events.append(event)  # the oldest goes when EVENTS_HELD are waiting
+        self._wake.unpark_all()
+
+    def events(self) -> AsyncIterator[RoomEvent]:
+        """Joins and leaves in this room, on every process, from the moment of joining
+        (this member's own join included), until the membership ends. Up to 64 wait
+        unread; beyond that the oldest are dropped. Cancel the loop to stop; nothing is lost
+        by cancelling it between events."""
+        return self
+
+    def __aiter__(self) -> AsyncIterator[RoomEvent]:
+        return self
+
+    async def __anext__(self) -> RoomEvent:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._events:
+            if self._ended:
+                raise StopAsyncIteration
+            await self._wake.park()
+        return self._events.popleft()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._wake.unpark_all()
+
+
+def partial_run(broker: Broker, rooms: Rooms) -> Callable[..., Awaitable[None]]:
+    """``broker.run`` bound to the hub, for ``nursery.start``."""
+
+    async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await broker.run(rooms, presence_ttl=rooms.presence_ttl, task_status=task_status)
+
+    return run
