@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ..redis_servers import RedisProcess, SentinelProcess, running_redis, running_sentinel
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_in_the_test() -> Iterator[None]:
+    """Collect after each test, so what it left for the collector warns within it."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

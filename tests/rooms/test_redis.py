@@ -13,9 +13,11 @@ import trio
 from wsframework.rooms.broker import HistoryPolicy, Position, Publication
 from wsframework.rooms.redis import RedisBroker
 
-from .broker_helpers import WAIT, running
+from .broker_helpers import COREDIS_UNCLOSED_STREAMS, WAIT, running
 
 HISTORY = HistoryPolicy(size=1000, ttl=60)
+
+pytestmark = pytest.mark.filterwarnings(COREDIS_UNCLOSED_STREAMS)
 
 
 def two_brokers(url: str) -> tuple[RedisBroker, RedisBroker]:

@@ -8,6 +8,10 @@ import pytest
 from wsframework.rooms import redis_scripts as lua
 from wsframework.rooms.broker import Member, Position, Publication, RoomEvent
 
+from .broker_helpers import COREDIS_UNCLOSED_STREAMS
+
+pytestmark = pytest.mark.filterwarnings(COREDIS_UNCLOSED_STREAMS)
+
 
 @pytest.mark.parametrize("data", ["plain", "", "line\nbreaks\n", "caf\u00e9", b"", b"\n\x00\xff"])
 def test_publications_round_trip_with_their_type(data: str | bytes) -> None:

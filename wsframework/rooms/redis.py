@@ -301,6 +301,8 @@ class RedisBroker(Broker):
                         task_status.started()
                     if lost:
                         lost = False
+                        # Entries lost with Redis's data come back before the hub hears of it.
+                        await self._refresh_all()
                         handler.connection_restored()
                     while True:
                         message = await pubsub.get_message()
@@ -341,14 +343,20 @@ class RedisBroker(Broker):
             await trio.sleep(self._presence_ttl / 3)
             if not self._connected:
                 continue
+            await self._refresh_all()
             try:
-                for room, members in list(self._local.items()):
-                    if members:
-                        await self._refresh(room, dict(members))
                 for room in list(self._rooms.values()):
                     await self._sweep(room)
             except BrokerUnavailable:
                 continue  # the subscriber notices and reconnects; the next round retries
+
+    async def _refresh_all(self) -> None:
+        try:
+            for room, members in list(self._local.items()):
+                if members:
+                    await self._refresh(room, dict(members))
+        except BrokerUnavailable:
+            pass  # the subscriber notices and reconnects; the next round retries
 
     async def _refresh(self, room: str, members: dict[str, bytes]) -> None:
         keys = lua.RoomKeys.of(self.prefix, room)
