@@ -425,8 +425,11 @@ class RedisBroker(Broker):
                 # The subscriber reconnects and subscribes the room again.
 
     async def unsubscribe(self, room: str) -> None:
-        """Stop delivering ``room`` (at once: what is still in flight is dropped). Never raises
-        ``BrokerUnavailable``."""
+        """Stop delivering ``room`` (at once: what is still in flight is dropped).
+
+        Waits for Redis to acknowledge for at most ``command_timeout``; safe to cancel. Never
+        raises ``BrokerUnavailable``.
+        """
         channel = lua.RoomKeys.of(self.prefix, room).channel.encode()
         if self._rooms.pop(channel, None) is None:
             return
