@@ -63,6 +63,17 @@ async def test_rooms_are_separate_and_unsubscribe_stops_delivery(redis_url: str)
         ]
 
 
+async def test_foreign_messages_on_a_room_channel_are_skipped(redis_url: str) -> None:
+    broker = RedisBroker(redis_url)
+    async with running(broker) as seen, coredis.Redis.from_url(redis_url) as client:
+        await broker.subscribe("r")
+        for junk in (b"junk", b"[1]\n", b'["p","n",[]]\n', b'{"c":1}\nx', b"\xff\n"):
+            await client.publish("wsf:room:r", junk)
+        await broker.publish("r", "real")
+        await seen.until(lambda: len(seen.publications) == 1)
+        assert seen.data() == ["real"] and seen.events == []
+
+
 async def test_subscribing_twice_still_delivers_once(redis_url: str) -> None:
     broker = RedisBroker(redis_url)
     async with running(broker) as seen:

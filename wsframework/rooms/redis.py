@@ -331,7 +331,10 @@ class RedisBroker(Broker):
         room = self._rooms.get(channel)
         if room is None or self._handler is None:
             return  # unsubscribed meanwhile
-        item = lua.decode_envelope(room, bytes(data))
+        try:
+            item = lua.decode_envelope(room, bytes(data))
+        except (ValueError, TypeError, KeyError, IndexError):
+            return  # not ours (someone else PUBLISHed on the channel): nothing to deliver
         if isinstance(item, Publication):
             self._handler.deliver(item)
         else:
