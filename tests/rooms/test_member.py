@@ -75,6 +75,7 @@ async def test_drop_policies_keep_the_member_and_bound_its_queue(policy: str) ->
         fast = await connect(nursery, app, "/chat/r?echo=0")
         await until_count(app, "r", 2)
         await flood(fast, 20)
+        await trio.testing.wait_all_tasks_blocked()  # every publication met the full queue
         got: list[str] = []
         nursery.start_soon(read_into, slow, got)
         await trio.testing.wait_all_tasks_blocked()  # it read all it will ever get
@@ -102,6 +103,7 @@ async def test_queue_bytes_bound_the_queue_too() -> None:
         await until_count(app, "r", 2)
         for n in range(20):
             await fast.send_message(f"{n % 10}" * 40)
+        await trio.testing.wait_all_tasks_blocked()  # every publication met the full queue
         got: list[str] = []
         nursery.start_soon(read_into, slow, got)
         await trio.testing.wait_all_tasks_blocked()

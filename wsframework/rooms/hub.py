@@ -18,7 +18,6 @@ The broker is chosen when the hub opens (the app's startup), first match wins:
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import json
 import logging
 import os
@@ -61,9 +60,9 @@ def make_broker(url: str) -> Broker:
     if scheme == "memory" and "://" in url:
         return MemoryBroker()
     if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
-        module = importlib.import_module(".redis", __package__)  # coredis only when asked
-        broker: Broker = module.RedisBroker(url)
-        return broker
+        from .redis import RedisBroker  # coredis is imported only when Redis is asked for
+
+        return RedisBroker(url)
     raise ValueError(
         f"unknown broker URL {url!r}: use memory://, redis://host:port/db, rediss://... or "
         "redis+sentinel://host:port/service"
