@@ -31,9 +31,10 @@ def free_port() -> int:
 
 
 def require_redis() -> None:
-    """Skip the test when the Redis binaries are not installed (see .ci/run)."""
+    """Fail the test, saying what to install, when the Redis binaries are missing (.ci/run
+    installs them)."""
     if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        pytest.fail("redis-server is not installed: apt-get install redis-server redis-sentinel")
 
 
 class LogWatcher:

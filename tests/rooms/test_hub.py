@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pydantic
 import pytest
 import trio
 import trio.testing
@@ -207,9 +208,7 @@ async def test_a_failing_encode_is_logged_and_the_room_goes_on(
 
 
 async def test_publish_serialises_models_dicts_and_refuses_others() -> None:
-    pydantic = pytest.importorskip("pydantic")
-
-    class Chat(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+    class Chat(pydantic.BaseModel):
         text: str
 
     assert serialise(Chat(text="hi")) == '{"text":"hi"}'

@@ -1,0 +1,102 @@
+"""The hub over a real Redis: two apps in one test stand for two worker processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from wsframework import App
+from wsframework.rooms import HistoryPolicy
+
+from .broker_helpers import COREDIS_UNCLOSED_STREAMS
+from .room_helpers import chat_app, connect, until_count
+
+
+@asynccontextmanager
+async def two_workers(url: str, **options: object) -> AsyncIterator[tuple[App, App, trio.Nursery]]:
+    one, two = chat_app(**options), chat_app(**options)
+    one.rooms.use_broker(url)
+    two.rooms.use_broker(url)
+    async with one.lifespan_context(), two.lifespan_context(), trio.open_nursery() as nursery:
+        yield one, two, nursery
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_publication_reaches_every_member_of_both_workers_once(redis_url: str) -> None:
+    async with two_workers(redis_url) as (one, two, nursery):
+        a = await connect(nursery, one, "/chat/r?user=a")
+        b = await connect(nursery, two, "/chat/r?user=b")
+        c = await connect(nursery, two, "/chat/r?user=c&echo=0")
+        await until_count(one, "r", 3)
+        assert one.rooms.broker.node != two.rooms.broker.node
+        members = await two.rooms["r"].members()
+        assert sorted(m.info["user"] for m in members) == ["a", "b", "c"]
+        assert {m.node for m in members} == {one.rooms.broker.node, two.rooms.broker.node}
+        await a.send_message("from one")
+        await c.send_message("from two")
+        with trio.fail_after(5):
+            for client in (a, b):
+                got = {await client.get_message(), await client.get_message()}
+                assert got == {"from one", "from two"}
+            assert await c.get_message() == "from one"  # its own was excluded on its worker
+        for client in (a, b, c):
+            with trio.move_on_after(0.1):
+                pytest.fail(f"delivered twice: {await client.get_message()!r}")
+
+
+async def test_recovery_across_workers(redis_url: str) -> None:
+    async with two_workers(redis_url, history=HistoryPolicy(size=50, ttl=60)) as (
+        one,
+        two,
+        nursery,
+    ):
+        writer = await connect(nursery, one, "/chat/r?echo=0")
+        reader = await connect(nursery, two, "/chat/r")
+        await until_count(one, "r", 2)
+        await writer.send_message("seen")
+        with trio.fail_after(5):
+            assert await reader.get_message() == "seen"
+        position = (await two.rooms.broker.history("r", None, HistoryPolicy(50, 60))).position
+        await reader.aclose()
+        await until_count(one, "r", 1)
+        for n in range(3):
+            await writer.send_message(f"missed {n}")
+        back = await connect(nursery, two, f"/chat/r?since={position}")
+        with trio.fail_after(5):
+            got = [await back.get_message() for _ in range(4)]
+        assert json.loads(got[0]) == {"recovered": True} or json.loads(got[-1]) == {
+            "recovered": True
+        }
+        assert [m for m in got if not m.startswith("{")] == [f"missed {n}" for n in range(3)]
+
+
+@pytest.mark.filterwarnings(COREDIS_UNCLOSED_STREAMS)
+async def test_a_restarted_redis_resubscribes_and_delivery_resumes(redis_server: object) -> None:
+    server = redis_server
+    url = server.url  # type: ignore[attr-defined]
+    async with two_workers(url) as (one, two, nursery):
+        restored = {one: trio.Event(), two: trio.Event()}
+        for app, event in restored.items():
+            app.rooms.on_restored(event_setter(event))
+        a = await connect(nursery, one, "/chat/r?echo=0")
+        b = await connect(nursery, two, "/chat/r")
+        await until_count(one, "r", 2)
+        await trio.to_thread.run_sync(server.restart)  # type: ignore[attr-defined]
+        with trio.fail_after(20):
+            for event in restored.values():
+                await event.wait()
+            await one.rooms["r"].publish("after the restart")
+            assert await b.get_message() == "after the restart"
+        assert a.closed is None and b.closed is None
+        assert await two.rooms["r"].count() == 2  # presence was written again
+
+
+def event_setter(event: trio.Event) -> Callable[[], Awaitable[None]]:
+    async def hook() -> None:
+        event.set()
+
+    return hook
