@@ -17,10 +17,11 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from wsframework import CloseReason, ConnectionClosed
+from wsframework import CloseReason, ConnectionClosed, MessageTypeError
 from wsframework.interface import (
     Endpoint,
     MessageQueue,
+    PreparedMessage,
     WebSocketConnection,
     socket_endpoint,
     stream_endpoint,
@@ -374,3 +375,21 @@ def test_stream_endpoint_of_other_streams_is_their_repr() -> None:
 def test_the_interface_cannot_be_instantiated() -> None:
     with pytest.raises(TypeError, match="abstract"):
         WebSocketConnection()  # type: ignore[abstract]
+
+
+# ---------------------------------------------------------------------------- PreparedMessage
+
+
+def test_prepared_message_encodes_once_and_frames_once() -> None:
+    text = PreparedMessage("héllo")
+    assert (text.text, text.payload, len(text)) == (True, "héllo".encode(), 6)
+    head, body = text.frame
+    assert head == bytes((0x81, 6)) and body is text.payload
+    assert text.frame is text.frame  # built once, shared by every connection
+    binary = PreparedMessage(bytearray(b"\x00" * 200))
+    assert binary.message == b"\x00" * 200 and binary.frame[0] == bytes((0x82, 126, 0, 200))
+
+
+def test_prepared_message_refuses_what_is_not_a_message() -> None:
+    with pytest.raises(MessageTypeError, match="must be str or bytes, not int"):
+        PreparedMessage(3)  # type: ignore[arg-type]
