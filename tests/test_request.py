@@ -20,7 +20,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from wsframework import App, WebSocketRequest
+from wsframework import App, DeflateOptions, WebSocketRequest
 from wsframework.asgi import ASGIHandshake
 from wsframework.http import HTTPRequest
 from wsframework.options import ASGIOptions
@@ -268,3 +268,14 @@ async def test_app_sets_app_route_and_params(nursery: trio.Nursery) -> None:
     assert isinstance(request.route, WebSocketRoute) and request.route.endpoint is room
     assert request.path_params == {"n": 5}
     assert request.connection is not None
+
+
+def test_a_route_states_its_compression_or_keeps_the_servers() -> None:
+    async def endpoint(request: object) -> None: ...
+
+    assert WebSocketRoute("/a", endpoint).compression == "server"
+    shared = DeflateOptions(server_no_context_takeover=True)
+    assert WebSocketRoute("/b", endpoint, compression=shared).compression is shared
+    assert WebSocketRoute("/c", endpoint, compression=None).compression is None
+    with pytest.raises(ValueError, match="compression must be 'server', None or a DeflateOptions"):
+        WebSocketRoute("/d", endpoint, compression="zlib")  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from .datastructures import State
 from .handling import answer_exception
 from .http import HTTPRequest, Response
 from .options import ASGIOptions, ServerOptions
-from .request import BaseRequest, WebSocketRequest, WebSocketRoute
+from .request import BaseRequest, Compression, WebSocketRequest, WebSocketRoute
 from .rooms import Broker, Rooms
 from .routing import Route, Router
 from .server import WebSocketServer
@@ -115,6 +115,7 @@ class App:
         receive: Any = None,
         send: Any = None,
         on_invalid: Literal["close", "reply", "ignore"] = "close",
+        compression: Compression = "server",
     ) -> Callable[[F], F]:
         """Register a WebSocket handler for a path template.
 
@@ -128,6 +129,11 @@ class App:
             receive: a message type (pydantic model or union) for inbound messages.
             send: a message type for outbound messages.
             on_invalid: ``"close"`` (1007), ``"reply"`` or ``"ignore"`` for invalid messages.
+            compression: this route's permessage-deflate on our own server: ``"server"`` (the
+                server's setting, the default), ``None`` (refuse it) or a
+                :class:`~wsframework.DeflateOptions`; ``DeflateOptions(
+                server_no_context_takeover=True)`` lets a room share compressed frames among
+                its members (docs/rooms.md). Under Hypercorn, Hypercorn's setting applies.
 
         Raises:
             ValueError: a malformed or conflicting template, or inconsistent options.
@@ -148,6 +154,7 @@ class App:
                 subprotocols=subprotocols,
                 subprotocol_required=subprotocol_required,
                 contract=contract,
+                compression=compression,
             )
             self.router.add(route)
             return func

@@ -38,7 +38,7 @@ from .http import HTTPAnswer, HTTPRequest, body_too_large, respond_http
 from .interface import Endpoint, MessageQueue, WebSocketConnection
 from .options import ASGIOptions
 from .protocol.close import CloseReason, check_close_code
-from .request import WebSocketRequest
+from .request import Compression, WebSocketRequest
 
 __all__ = ["ASGIApplication", "ASGIHandshake", "ASGIWebSocketConnection", "asgi_app"]
 
@@ -406,11 +406,12 @@ class ASGIHandshake:
         return _endpoint(self.scope.get("client"))
 
     async def accept(
-        self, subprotocol: str | None, extra_headers: Headers
+        self, subprotocol: str | None, extra_headers: Headers, compression: Compression
     ) -> ASGIWebSocketConnection:
         """Send ``websocket.accept`` and return the connection (called by
         :meth:`WebSocketRequest.accept`, which checked the arguments). It waits as long as the
-        ASGI server's ``send`` does; cancelling it leaves the handshake to the server."""
+        ASGI server's ``send`` does; cancelling it leaves the handshake to the server.
+        ``compression`` is ignored: the ASGI server negotiates permessage-deflate itself."""
         await self.send(
             {"type": "websocket.accept", "subprotocol": subprotocol, "headers": extra_headers}
         )

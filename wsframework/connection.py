@@ -236,8 +236,9 @@ class StreamConnection(WebSocketConnection):
 
     async def send_prepared(self, prepared: PreparedMessage) -> None:
         """Send a message encoded once for many connections (see
-        :meth:`WebSocketConnection.send_prepared`): a server without compression writes the
-        shared frame. Cancel and time out as for :meth:`send_message`.
+        :meth:`WebSocketConnection.send_prepared`): a server writes the shared frame, unless
+        its compressor keeps context between messages. Cancel and time out as for
+        :meth:`send_message`.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
@@ -255,12 +256,13 @@ class StreamConnection(WebSocketConnection):
             or self._fd < 0
             or self._stream_closed
             or engine.state is not _OPEN
-            or engine.compression
-            or engine.is_client
             or self._nursery is None
         ):
             return False
-        head, body = prepared.frame
+        frame = engine.prepared_frame(prepared)
+        if frame is None:
+            return False
+        head, body = frame
         try:
             sent = os.writev(self._fd, (head, body))
         except OSError:  # full (BlockingIOError) or failed: send_prepared waits or reports it
@@ -282,10 +284,8 @@ class StreamConnection(WebSocketConnection):
             engine = self._engine
             if engine.state is not _OPEN:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
-            if prepared is None or engine.compression or engine.is_client:
-                head, body = engine.send_message(message, compress)
-            else:
-                head, body = prepared.frame
+            frame = None if prepared is None else engine.prepared_frame(prepared)
+            head, body = engine.send_message(message, compress) if frame is None else frame
             await self._write(head, body)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._set_closed(CloseReason(1006, None))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import zlib
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from ipaddress import ip_address
@@ -221,9 +222,11 @@ class MessageQueue:
 class PreparedMessage:
     """One message encoded once, to be sent on many connections (a room's fan-out).
 
-    The text is UTF-8 encoded once, here; a server connection without compression for this
-    message writes :attr:`frame` (built on first use, then shared by every such connection)
-    instead of framing the message again. Other connections send :attr:`message` as
+    The text is UTF-8 encoded once, here; a server connection without compression writes
+    :attr:`frame` (built on first use, then shared by every such connection) instead of framing
+    the message again, and one whose permessage-deflate has ``server_no_context_takeover``
+    writes :meth:`deflated` (compressed once per window size). Other connections (clients,
+    compression with context takeover) send :attr:`message` as
     :meth:`WebSocketConnection.send_message` would.
 
     Args:
@@ -233,7 +236,7 @@ class PreparedMessage:
         MessageTypeError: ``message`` is neither text nor bytes.
     """
 
-    __slots__ = ("_frame", "message", "payload", "text")
+    __slots__ = ("_deflated", "_frame", "message", "payload", "text")
 
     def __init__(self, message: Message) -> None:
         if isinstance(message, str):
@@ -247,6 +250,7 @@ class PreparedMessage:
         #: The message as given (``bytes`` for any binary type).
         self.message: Message = message
         self._frame: tuple[bytes, bytes] | None = None
+        self._deflated: dict[int, tuple[bytes, bytes]] | None = None
 
     def __len__(self) -> int:
         return len(self.payload)
@@ -257,6 +261,21 @@ class PreparedMessage:
         frame = self._frame
         if frame is None:
             frame = self._frame = (frame_header(len(self.payload), self.text, False), self.payload)
+        return frame
+
+    def deflated(self, window_bits: int) -> tuple[bytes, bytes]:
+        """The unmasked frame compressed on its own (permessage-deflate without context
+        takeover, a ``window_bits`` LZ77 window), as ``(head, payload)``; built once per
+        window size."""
+        cache = self._deflated
+        if cache is None:
+            cache = self._deflated = {}
+        frame = cache.get(window_bits)
+        if frame is None:
+            compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
+            body = compressor.compress(self.payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            body = body[:-4]  # RFC 7692 7.2.1: drop the empty block's 00 00 ff ff
+            frame = cache[window_bits] = (frame_header(len(body), self.text, False, True), body)
         return frame
 
 

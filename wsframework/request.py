@@ -27,6 +27,7 @@ from typing_extensions import TypeVar
 from .datastructures import Headers as HeaderList
 from .datastructures import QueryParams, State
 from .interface import Endpoint, WebSocketConnection
+from .protocol.deflate_options import DeflateOptions
 from .routing import Route
 
 __all__ = [
@@ -50,6 +51,10 @@ HandshakeState = Literal["pending", "accepted", "rejected"]
 ConnT = TypeVar("ConnT", bound=WebSocketConnection, default=WebSocketConnection, covariant=True)
 
 
+#: A route's permessage-deflate: settings, ``None`` to refuse, ``"server"`` for the server's own.
+Compression = DeflateOptions | None | Literal["server"]
+
+
 class HandshakeTransport(Protocol):
     """What a :class:`WebSocketRequest` needs from the server that received it."""
 
@@ -59,9 +64,13 @@ class HandshakeTransport(Protocol):
     @property
     def remote(self) -> Endpoint | str: ...
 
-    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> WebSocketConnection:
+    async def accept(
+        self, subprotocol: str | None, extra_headers: Headers, compression: Compression
+    ) -> WebSocketConnection:
         """Send the 101 (or its ASGI equivalent) and return the open connection; called by
-        :meth:`WebSocketRequest.accept`, whose docstring says how to cancel or time it out."""
+        :meth:`WebSocketRequest.accept`, whose docstring says how to cancel or time it out.
+        ``compression`` is the route's permessage-deflate choice (a transport that does not
+        negotiate compression itself ignores it)."""
         ...
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
@@ -110,6 +119,10 @@ class WebSocketRoute(Route):
         contract: wraps the accepted connection (a route declared with ``receive=``,
             ``send=`` or ``on_invalid=`` has a :class:`~wsframework.typed.MessageContract`),
             or ``None``.
+        compression: permessage-deflate for this route on our own server: ``"server"`` (the
+            server's setting), ``None`` (refuse it) or :class:`~wsframework.DeflateOptions`
+            (e.g. ``server_no_context_takeover=True``, so that a room's compressed frames are
+            shared by its members). Under an ASGI server, the server's own setting applies.
 
     Raises:
         ValueError: ``subprotocol_required`` without ``subprotocols``.
@@ -119,6 +132,7 @@ class WebSocketRoute(Route):
     subprotocols: tuple[str, ...]
     subprotocol_required: bool
     contract: ConnectionContract | None
+    compression: Compression
 
     def __init__(
         self,
@@ -129,13 +143,19 @@ class WebSocketRoute(Route):
         subprotocols: Sequence[str] = (),
         subprotocol_required: bool = False,
         contract: ConnectionContract | None = None,
+        compression: Compression = "server",
     ) -> None:
         if subprotocol_required and not subprotocols:
             raise ValueError("subprotocol_required=True needs a list of subprotocols")
+        if compression != "server" and not isinstance(compression, (DeflateOptions, type(None))):
+            raise ValueError(
+                f"compression must be 'server', None or a DeflateOptions, not {compression!r}"
+            )
         super().__init__(template, endpoint, name=name, kind="websocket")
         object.__setattr__(self, "subprotocols", tuple(subprotocols))
         object.__setattr__(self, "subprotocol_required", subprotocol_required)
         object.__setattr__(self, "contract", contract)
+        object.__setattr__(self, "compression", compression)
 
     def choose_subprotocol(self, offered: Sequence[str]) -> str | None:
         """The first of :attr:`subprotocols` that is in ``offered``, else ``None``."""
@@ -347,7 +367,8 @@ class WebSocketRequest(BaseRequest, Generic[ConnT]):
             )
         headers = _copy_headers(extra_headers)
         self._state = "accepted"
-        connection = await self._transport.accept(subprotocol, headers)
+        compression: Compression = "server" if route is None else route.compression
+        connection = await self._transport.accept(subprotocol, headers, compression)
         self._connection = connection
         # The casts state the promise of the class docstring: the route decides the type at
         # run time, the handler's annotation names it for the type checker.

@@ -32,7 +32,7 @@ from .protocol.handshake import (
     build_accept_response,
     build_http_response,
 )
-from .request import WebSocketRequest
+from .request import Compression, WebSocketRequest
 
 __all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
 
@@ -115,11 +115,15 @@ class _NativeHandshake:
     def remote(self) -> Endpoint | str:
         return stream_endpoint(self.stream, local=False)
 
-    async def accept(self, subprotocol: str | None, extra_headers: Headers) -> StreamConnection:
+    async def accept(
+        self, subprotocol: str | None, extra_headers: Headers, compression: Compression
+    ) -> StreamConnection:
         options = self.options
         request = self.request
         deflate, ext_header = negotiate_deflate(
-            options.compression, request.extensions, options.max_message_size
+            options.compression if compression == "server" else compression,
+            request.extensions,
+            options.max_message_size,
         )
         data, response_headers = build_accept_response(
             request, subprotocol, ext_header, extra_headers

@@ -1,6 +1,7 @@
 """PreparedMessage on real loopback sockets: the shared frame is written straight to the
 socket when it takes it, a frame the socket takes only in part is finished by the connection,
-and compressed or client connections send their own copy."""
+compressed frames are shared without context takeover, and connections compressing with context
+takeover or clients send their own copy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import trio
 
-from wsframework import WebSocketRequest, open_websocket
+from wsframework import DeflateOptions, WebSocketRequest, open_websocket
 from wsframework.interface import PreparedMessage, WebSocketConnection
 from wsframework.server import WebSocketServer
 
@@ -80,3 +81,30 @@ async def test_compressed_and_closed_connections_do_not_take_the_shared_frame(se
         await ws.send_prepared(PreparedMessage("from the client"))
     assert results == [False]
     assert not ws.send_prepared_nowait(PreparedMessage("closed"))
+
+
+async def test_without_context_takeover_compressed_frames_are_shared(serve: Serve) -> None:
+    results: list[bool] = []
+    text = "a compressible room message " * 40
+
+    async def send(ws: WebSocketConnection) -> None:
+        prepared = PreparedMessage(text)
+        results.append(ws.send_prepared_nowait(prepared))
+        await ws.send_message("the handler's own, compressed by the connection " * 10)
+        await ws.send_prepared(prepared)
+        results.append(ws.send_prepared_nowait(PreparedMessage(b"\x00" * 1000)))
+
+    server = await serve(
+        handler_with(send), compression=DeflateOptions(server_no_context_takeover=True)
+    )
+    async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False) as ws:
+        assert ws.compression
+        with trio.fail_after(5):
+            assert await ws.get_message() == text
+            assert await ws.get_message() == "the handler's own, compressed by the connection " * 10
+            assert await ws.get_message() == text
+            assert await ws.get_message() == b"\x00" * 1000
+    assert results == [True, True]
+    shared = PreparedMessage(text)
+    assert shared.deflated(15) is shared.deflated(15)
+    assert len(shared.deflated(15)[1]) < len(text) // 10  # compressed once, for everyone

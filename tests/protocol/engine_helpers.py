@@ -32,14 +32,17 @@ def engine(
 
 
 def compressed_pair(
-    kind: ConnectionType = SERVER, *, max_message_size: int = LIMIT
+    kind: ConnectionType = SERVER,
+    *,
+    max_message_size: int = LIMIT,
+    options: DeflateOptions = DeflateOptions(),  # noqa: B008 - frozen, never mutated
 ) -> tuple[Engine, Connection]:
     """An engine with permessage-deflate negotiated, and its wsproto peer.
 
     The server side accepts the client's offer as ``server.negotiate_deflate`` does; the client
     side finalises the server's answer as wsproto's client handshake does.
     """
-    ours = LimitedDeflate.from_options(DeflateOptions(), max_message_size)
+    ours = LimitedDeflate.from_options(options, max_message_size)
     theirs = PerMessageDeflate()
     if kind is SERVER:
         answer = ours.accept(str(theirs.offer()))

@@ -20,6 +20,8 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from wsframework.exceptions import MessageTypeError
+from wsframework.interface import PreparedMessage
+from wsframework.protocol.deflate_options import DeflateOptions
 from wsframework.protocol.engine import CloseReceived, PingReceived, PongReceived, _adopt_wsproto
 
 from ..peers import OP_CLOSE, OP_PONG, OP_TEXT, apply_mask, build_frame, close_payload
@@ -217,3 +219,22 @@ def test_a_close_sent_between_two_plain_frames_hands_the_rest_to_wsproto() -> No
     # wsproto now parses the rest: its state knows the close was ours.
     assert list(events) == ["second", CloseReceived(1000, None, answer=False)]
     assert target.state is ConnectionState.CLOSED
+
+
+# ---------------------------------------------------------------------------- shared frames
+
+
+def test_prepared_frames_are_shared_where_the_connection_allows() -> None:
+    prepared = PreparedMessage("shared " * 30)
+    plain = engine(SERVER)
+    assert plain.prepared_frame(prepared) is prepared.frame
+    assert engine(CLIENT).prepared_frame(prepared) is None  # clients mask each frame
+    with_context, _ = compressed_pair(SERVER)
+    assert with_context.prepared_frame(prepared) is None  # its compressor keeps context
+    fresh, peer = compressed_pair(SERVER, options=DeflateOptions(server_no_context_takeover=True))
+    frame = fresh.prepared_frame(prepared)
+    assert frame is prepared.deflated(15)
+    head, body = frame
+    own_head, own_body = fresh.send_message("its own " * 30)
+    events = peer_events(peer, head + body + own_head + own_body + head + body)
+    assert [e.data for e in events] == ["shared " * 30, "its own " * 30, "shared " * 30]

@@ -12,7 +12,8 @@ from typing import Any
 
 import trio
 
-from wsframework import App, WebSocketRequest
+from wsframework import App, DeflateOptions, WebSocketRequest
+from wsframework.request import WebSocketRoute
 
 from .room_helpers import connect, running, until_count
 
@@ -30,7 +31,7 @@ def load(code: str) -> dict[str, Any]:
 
 
 def test_the_samples_are_the_ones_tested_here() -> None:
-    assert len(samples("rooms.md")) == 3 and len(samples("scale-out.md")) == 1
+    assert len(samples("rooms.md")) == 4 and len(samples("scale-out.md")) == 1
 
 
 async def test_the_first_chat_reaches_every_member() -> None:
@@ -47,7 +48,7 @@ async def test_the_first_chat_reaches_every_member() -> None:
 
 
 async def test_the_news_envelope_carries_positions_that_recover() -> None:
-    app: App = load(samples("rooms.md")[1])["app"]
+    app: App = load(samples("rooms.md")[2])["app"]
     async with running(app) as nursery:
         first = await connect(nursery, app, "/news/sport")
         with trio.fail_after(5):
@@ -65,9 +66,16 @@ async def test_the_news_envelope_carries_positions_that_recover() -> None:
         assert [m["data"] for m in got if "data" in m] == ["missed"]
 
 
+def test_the_shared_compression_route_negotiates_no_context_takeover() -> None:
+    app: App = load(samples("rooms.md")[1])["app"]
+    route = app.router.match("/chat/lobby", "websocket").route
+    assert isinstance(route, WebSocketRoute)
+    assert route.compression == DeflateOptions(server_no_context_takeover=True)
+
+
 def test_the_publisher_script_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", samples("rooms.md")[2]], capture_output=True, timeout=60
+        [sys.executable, "-c", samples("rooms.md")[3]], capture_output=True, timeout=60
     )
     assert done.returncode == 0, done.stderr.decode()
 

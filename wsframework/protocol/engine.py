@@ -37,7 +37,7 @@ import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
@@ -47,6 +47,7 @@ from .deflate import LimitedDeflate
 from .frames import NEED_MORE, encode_data_frame, parse_data_frame
 
 __all__ = [
+    "PreparedFrames",
     "CloseReceived",
     "ConnectionState",
     "Engine",
@@ -86,6 +87,19 @@ class CloseReceived:
     code: int
     reason: str | None
     answer: bool
+
+
+class PreparedFrames(Protocol):
+    """A message framed once for many connections (``interface.PreparedMessage``)."""
+
+    @property
+    def frame(self) -> tuple[bytes, bytes]:
+        """The uncompressed, unmasked frame as ``(head, payload)``."""
+        ...
+
+    def deflated(self, window_bits: int) -> tuple[bytes, bytes]:
+        """The unmasked frame compressed on its own with a ``window_bits`` window."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -321,6 +335,22 @@ class Engine:
                 return self._proto.send(BytesMessage(data=bytes(message))), b""
             return encode_data_frame(bytes(message), False, self._client)
         raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+
+    def prepared_frame(self, prepared: PreparedFrames) -> tuple[bytes, bytes] | None:
+        """The shared frame of a message encoded once for many connections, when this
+        connection may send it as is: a server without compression (``prepared.frame``) or
+        whose compressor starts afresh for each message (``server_no_context_takeover``:
+        ``prepared.deflated(window_bits)``). ``None`` otherwise (a client masks its frames; a
+        compressor with context takeover must compress each message itself): call
+        :meth:`send_message`."""
+        if self._client:
+            return None
+        deflate = self._deflate
+        if deflate is None:
+            return prepared.frame
+        if deflate.server_no_context_takeover:
+            return prepared.deflated(int(deflate.server_max_window_bits or 15))
+        return None
 
     def ping(self, payload: bytes | None = None, token: Any = None) -> tuple[bytes, bytes]:
         """Register a ping in flight; ``(payload, frame)``. ``None`` picks 4 random bytes.
