@@ -26,6 +26,8 @@ from wsframework.rooms import (
 )
 from wsframework.rooms.hub import serialise
 
+from ..redis_servers import free_port
+from .broker_helpers import COREDIS_UNCLOSED_STREAMS
 from .room_helpers import chat_app, connect, running, until_count
 
 
@@ -322,3 +324,13 @@ async def test_opening_twice_and_a_stopped_broker_say_so() -> None:
     assert str(Position("e", 3)) == "e:3" and Position.parse("e:3") == Position("e", 3)
     with pytest.raises(ValueError, match="'epoch:offset'"):
         Position.parse("nope")
+
+
+@pytest.mark.filterwarnings(COREDIS_UNCLOSED_STREAMS)
+async def test_open_raises_the_brokers_error_and_the_blocks_own_as_they_are() -> None:
+    with pytest.raises(BrokerUnavailable, match=r"Redis at 127\.0\.0\.1:\d+ is unreachable"):
+        async with Rooms(f"redis://127.0.0.1:{free_port()}/0").open():
+            pytest.fail("opened without a Redis")
+    with pytest.raises(KeyError, match="mine"):
+        async with Rooms().open():
+            raise KeyError("mine")

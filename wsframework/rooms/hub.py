@@ -21,6 +21,7 @@ import fnmatch
 import json
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -28,8 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
 import trio
 
+from .._groups import raise_single
 from ..exceptions import BrokerUnavailable
 from ..interface import PreparedMessage, WebSocketConnection
 from .broker import Broker, Member, Position, Publication, RoomEvent
@@ -208,16 +213,19 @@ class Rooms:
         if self._broker is not None:
             raise RuntimeError("these rooms are open already")
         broker, source = self._choose()
-        async with trio.open_nursery() as nursery:
-            await nursery.start(partial_run(broker, self))
-            logger.info("rooms: broker %r (from %s)", broker, source)
-            self._broker, self._nursery = broker, nursery
-            try:
-                yield self
-            finally:
-                self._broker = self._nursery = None
-                self._subscribed.clear()
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(partial_run(broker, self))
+                logger.info("rooms: broker %r (from %s)", broker, source)
+                self._broker, self._nursery = broker, nursery
+                try:
+                    yield self
+                finally:
+                    self._broker = self._nursery = None
+                    self._subscribed.clear()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise_single(group)  # the block's own exception, or the broker's, as it is
 
     # ------------------------------------------------------------------ BrokerHandler
 
@@ -236,10 +244,14 @@ class Rooms:
             return
         prepared = PreparedMessage(data)
         exclude = publication.exclude
-        for delivery in list(local.members.values()):
-            if exclude and self._ids.get(delivery.connection) in exclude:
-                continue
-            delivery.deliver(publication, prepared)
+        # Delivering never joins or removes a member (that takes an await): no copy needed.
+        if exclude:
+            for delivery in local.members.values():
+                if self._ids.get(delivery.connection) not in exclude:
+                    delivery.deliver(publication, prepared)
+        else:
+            for delivery in local.members.values():
+                delivery.deliver(publication, prepared)
 
     def event(self, event: RoomEvent) -> None:
         """Hand a join or leave to the room's watchers, and announce it if the room says so."""
