@@ -43,7 +43,14 @@ async def open_chat(browser: Browser, base_url: str, user: str) -> Page:
     page = await browser.new_page(isolated=True)
     await page.navigate(f"{base_url}/?room=lobby&user={user}")
     await page.wait_for("window.chat && chat.connected")
+    assert await page.evaluate(displayed("app")) is True
+    assert await page.evaluate(displayed("join")) is False
     return page
+
+
+def displayed(element_id: str) -> str:
+    """JS: is the element with this id laid out (not ``display: none``)?"""
+    return f"getComputedStyle(document.getElementById('{element_id}')).display !== 'none'"
 
 
 async def type_and_send(page: Page, text: str) -> None:
@@ -174,3 +181,21 @@ async def test_a_page_whose_position_cannot_be_recovered_starts_over_and_says_so
         assert (fresh["text"], fresh["offset"]) == ("fresh start", 2)
         assert fresh["epoch"] != "gone"
         assert await ann.evaluate(MEMBERS) == "ann"
+
+
+async def test_without_a_user_the_page_asks_for_one(
+    nursery: trio.Nursery, browser: Browser
+) -> None:
+    app = create_app()
+    with trio.fail_after(60):
+        base_url = await serve(nursery, app)
+        page = await browser.new_page(f"{base_url}/?room=kitchen", isolated=True)
+        assert await page.evaluate(displayed("join")) is True
+        assert await page.evaluate(displayed("app")) is False
+        assert await page.evaluate("window.chat") is None
+        query = await page.evaluate(
+            "(() => { const form = document.getElementById('join'); form.user.value = 'cy';"
+            "return new URLSearchParams(new FormData(form)).toString(); })()"
+        )
+        assert query == "user=cy&room=kitchen"  # what submitting it (GET, this URL) asks for
+        assert await page.evaluate("document.getElementById('join').method") == "get"
