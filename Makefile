@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install run test test-fast check lint typecheck conformance bench clean
 
 help:
-	@echo "make run          serve the reverse-echo quickstart on ws://127.0.0.1:8000"
+	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
 	@echo "make test         unit + integration tests (sets up .venv first)"
 	@echo "make check        ruff + mypy --strict"
 	@echo "make conformance  Autobahn testsuite, server and client side"
@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m wsframework run apps.echo.app:app --port 8000
+	@echo "chat: open http://127.0.0.1:8000/?room=lobby&user=ann in a browser (another user: &user=bob)"
+	$(PY) -m wsframework run apps.chat.app:app --port 8000
 
 test: $(STAMP)
 	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85

@@ -1,6 +1,6 @@
 """The reverse-echo quickstart on the framework: every text message comes back reversed.
 
-Run it with ``make run`` (or ``python -m apps.echo.app [PORT]``) and connect to
+Run it with ``python -m apps.echo.app [PORT]`` (``make run`` serves the chat) and connect to
 ws://127.0.0.1:8000/. ``/health`` answers plain HTTP for load balancers.
 """
 

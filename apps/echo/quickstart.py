@@ -2,8 +2,8 @@
 
 Run it with ``python apps/echo/quickstart.py [PORT]``, then connect a client to
 ws://127.0.0.1:8000/. Written against the trio-websocket API, so changing the import to
-``from trio_websocket import ...`` runs the same program on trio-websocket. (``make run`` serves
-the same echo written with ``App``: ``apps/echo/app.py``.)
+``from trio_websocket import ...`` runs the same program on trio-websocket.
+(``python -m apps.echo.app`` serves the same echo written with ``App``: ``apps/echo/app.py``.)
 """
 
 import signal
