@@ -111,8 +111,9 @@ class Rooms:
             for the in-memory default (the CLI and ``WSFRAMEWORK_BROKER`` take precedence: see
             the module docstring).
         presence_ttl: seconds a member's presence outlives its process (refreshed every
-            ``presence_ttl / 3`` while it lives): members of a process that died disappear,
-            with leave events, within this time (30).
+            ``presence_ttl / 3`` while it lives): members of a process that died disappear
+            from :meth:`Room.members` within this time (30), and their leave events follow
+            at the next sweep of a process in the room (every ``presence_ttl / 3``).
     """
 
     def __init__(self, broker: str | Broker | None = None, *, presence_ttl: float = 30.0) -> None:
