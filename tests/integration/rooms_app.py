@@ -64,7 +64,9 @@ connections: set[WebSocketConnection] = set()
 
 @app.on_startup
 async def ready() -> None:
-    print(f"rooms_app: ready {app.rooms.broker.node}", file=sys.stderr, flush=True)
+    # One write: the two workers share the stream (print() writes the newline apart).
+    sys.stderr.write(f"rooms_app: ready {app.rooms.broker.node}\n")
+    sys.stderr.flush()
 
 
 @app.rooms.on_restored

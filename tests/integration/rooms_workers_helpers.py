@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import trio
 
-from wsframework import open_websocket_url
+from wsframework import connect_websocket_url, open_websocket_url
 from wsframework.interface import WebSocketConnection
 from wsframework.rooms import Publication, RoomEvent
 from wsframework.rooms.redis import RedisBroker
@@ -47,10 +47,9 @@ READY = re.compile(r"rooms_app: ready (\S+)")
 #: Seconds any one expected message or event may take.
 TIMEOUT = 10.0
 #: Clients a test may open to get members on both workers.
-MAX_CLIENTS = 24
+MAX_CLIENTS = 40
+BURST = 4
 RUNNERS = ["native", "hypercorn"]
-
-__all__ = ["PRESENCE_TTL", "TIMEOUT"]
 
 
 def node_pid(node: str) -> int:
@@ -139,13 +138,15 @@ IGNORE_COREDIS_STREAMS = pytest.mark.filterwarnings(COREDIS_UNCLOSED_STREAMS)
 
 
 class Client:
-    """One of our clients in a room: what it received, as JSON objects."""
+    """One of our clients in a room: what it received, as JSON objects (a publication's
+    ``data`` cut to its label, what precedes ``|``: the tests' long payloads are not kept)."""
 
     def __init__(self, ws: WebSocketConnection, user: str) -> None:
         self.ws = ws
         self.user = user
         self.seen: list[dict[str, Any]] = []
         self.hello: dict[str, Any] = {}
+        self._changed = trio.lowlevel.ParkingLot()
 
     def __repr__(self) -> str:
         return f"<Client {self.user} on {self.hello.get('node')}>"
@@ -160,8 +161,8 @@ class Client:
 
     @property
     def data(self) -> list[str]:
-        """The publications received so far (a long one by its label: what precedes ``|``)."""
-        return [m["data"].partition("|")[0] for m in self.seen if m["type"] == "message"]
+        """The labels of the publications received so far."""
+        return [m["data"] for m in self.seen if m["type"] == "message"]
 
     def left(self) -> list[str]:
         """The connection ids of the leave events received so far."""
@@ -174,14 +175,21 @@ class Client:
         with trio.fail_after(timeout):
             while True:
                 item = json.loads(await self.ws.get_message())
+                if item["type"] == "message":
+                    item["data"] = item["data"].partition("|")[0]
                 self.seen.append(item)
+                self._changed.unpark_all()
                 if predicate(item):
                     return item
 
     async def until_data(self, label: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        return await self.until(
-            lambda m: m["type"] == "message" and m["data"].partition("|")[0] == label, timeout
-        )
+        """Receive until the publication labelled ``label``."""
+        return await self.until(lambda m: m["type"] == "message" and m["data"] == label, timeout)
+
+    async def received(self, label: str) -> None:
+        """Wait until another task's :meth:`until` received the publication ``label``."""
+        while not any(m["type"] == "message" and m["data"] == label for m in self.seen[-64:]):
+            await self._changed.park()
 
 
 async def connect(
@@ -202,16 +210,33 @@ async def connect(
 async def connect_on_both(
     stack: AsyncExitStack, workers: Workers, room: str, *, on_one: int = 1, on_other: int = 1
 ) -> list[Client]:
-    """Connect clients until one worker has ``on_one`` of them and the other ``on_other``
-    (which worker accepts is the kernel's choice: connect more until it happened)."""
+    """Connect clients until one worker has ``on_one`` of them and the other ``on_other``.
+
+    Which worker accepts is the kernel's choice, and clients connecting one after the other
+    tend to land on the same worker: they connect ``BURST`` at a time, at once, so that one
+    worker is still busy with a handshake while the other accepts.
+    """
     clients: list[Client] = []
     wanted = sorted((on_one, on_other), reverse=True)
+    nursery = await stack.enter_async_context(trio.open_nursery())
+
+    async def one(user: str) -> None:
+        url = workers.url(room, user)
+        ws = await connect_websocket_url(nursery, url, max_message_size=2**22, compression=None)
+        stack.push_async_callback(ws.aclose)
+        client = Client(ws, user)
+        client.hello = await client.until(lambda m: m["type"] == "hello")
+        clients.append(client)
+
     while True:
         counts = sorted(Counter(c.node for c in clients).values(), reverse=True)
         if len(counts) == 2 and counts[0] >= wanted[0] and counts[1] >= wanted[1]:
+            clients.sort(key=lambda c: int(c.user[4:]))
             return clients
         assert len(clients) < MAX_CLIENTS, f"the workers took {counts} of {len(clients)} clients"
-        clients.append(await connect(stack, workers, room, f"user{len(clients)}"))
+        async with trio.open_nursery() as burst:
+            for i in range(len(clients), len(clients) + BURST):
+                burst.start_soon(one, f"user{i}")
 
 
 # ---------------------------------------------------------------------------- the observer
