@@ -24,6 +24,7 @@ from wsframework.cli.config import (
     configure_logging,
     ssl_context,
 )
+from wsframework.rooms import BROKER_ENV
 
 from ..certs import make_certificate
 
@@ -72,6 +73,45 @@ def test_invalid_settings_are_one_sentence(args: list[str], message: str) -> Non
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "foo://x",
+            "--broker: unknown broker URL 'foo://x': use memory://, redis://host:port/db, "
+            "rediss://... or redis+sentinel://host:port/service",
+        ),
+        (
+            "redis://127.0.0.1:notaport/0",
+            "--broker: The Redis URL 'redis://127.0.0.1:notaport/0' is not valid: the port "
+            "'notaport' is not a number from 1 to 65535.",
+        ),
+        ("redis+cluster://127.0.0.1:7000", "--broker: Redis Cluster is not supported"),
+    ],
+)
+def test_broker_url_is_checked_before_anything_starts(url: str, message: str) -> None:
+    with pytest.raises(CLIError) as info:
+        config("--broker", url)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["memory://", "redis://127.0.0.1:1/0", "redis+sentinel://127.0.0.1:26379/mymaster"]
+)
+def test_broker_urls_that_pass_connect_to_nothing(url: str) -> None:
+    assert config("--broker", url).broker == url  # nothing listens on port 1: no connection
+
+
+def test_the_environment_variable_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BROKER_ENV, "nats://127.0.0.1")
+    with pytest.raises(CLIError) as info:
+        config()
+    assert str(info.value).startswith("WSFRAMEWORK_BROKER: unknown broker URL 'nats://127.0.0.1'")
+    # --broker wins over the variable, so the variable is then not looked at.
+    assert config("--broker", "memory://").broker == "memory://"
+
+
 def test_reload_dirs_must_exist(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(CLIError) as info:
@@ -104,7 +144,7 @@ def test_worker_argv_gives_the_worker_the_same_settings(tmp_path: Path) -> None:
         *("--workers", "3", "--app-dir", str(tmp_path), "--log-level", "debug"),
         *("--graceful-timeout", "0.1", "--close-code", "1012", "--no-access-log"),
         *("--factory", "--root-path", "/api", "--ssl-certfile", "cert.pem"),
-        *("--ssl-keyfile", "key.pem"),
+        *("--ssl-keyfile", "key.pem", "--broker", "redis://127.0.0.1:6379/0"),
     )
     argv = cfg.worker_argv(7, 2)
     assert argv[:5] == [sys.executable, "-m", "wsframework", "run", "cliapp:app"]

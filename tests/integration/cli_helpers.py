@@ -130,13 +130,19 @@ async def version(request):
 
 
 class Server:
-    """A ``python -m wsframework`` subprocess whose combined output is read by a thread."""
+    """A ``python -m wsframework`` (or ``-m module``) subprocess whose combined output is read
+    by a thread."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
+        self,
+        args: list[str],
+        env: dict[str, str],
+        pass_fds: tuple[int, ...] = (),
+        *,
+        module: str = "wsframework",
     ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wsframework", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=env,
             pass_fds=pass_fds,

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from .._version import __version__
+from ..rooms import BROKER_ENV, MemoryBroker, Rooms
 
 # ``X as X`` marks a re-export: every public name of the former single-module cli.py is still
 # importable from wsframework.cli.
@@ -63,6 +64,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     app = load_app(cfg.app, factory=cfg.factory)
     if cfg.root_path is not None:
         app.root_path = cfg.root_path  # stripped from request paths before routing
+    if cfg.broker is not None:
+        app.rooms.use_broker(cfg.broker)  # wins over WSFRAMEWORK_BROKER and App(broker=...)
+    if cfg.supervised and cfg.workers > 1:
+        warn_if_rooms_per_process(app.rooms, cfg.workers)
     context = ssl_context(cfg.ssl_certfile, cfg.ssl_keyfile)
     bound = open_socket(cfg, tls=context is not None)
     early.raising = False
@@ -92,6 +97,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if cfg.worker_id is None:
         _say(f"stopped (pid {os.getpid()})")
     return status
+
+
+def warn_if_rooms_per_process(rooms: Rooms, workers: int) -> None:
+    """Log a warning when ``workers`` processes would each keep their rooms in memory (unless
+    ``--broker memory://`` asked for exactly that)."""
+    chosen, source = rooms.broker_choice()
+    if source == "--broker":
+        return
+    if isinstance(chosen, MemoryBroker) or (
+        isinstance(chosen, str) and chosen.lower().startswith("memory://")
+    ):
+        origin = "the default" if source == "default" else f"from {source}"
+        logger.warning(
+            "rooms use the in-memory broker (%s): with %d workers each worker has its own "
+            "rooms, and members, publications and presence do not span workers; use "
+            "--broker redis://HOST:PORT/DB (or %s) to share them",
+            origin,
+            workers,
+            BROKER_ENV,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--app-dir", default=".", help="directory put first on sys.path (current directory)"
     )
     app.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(info)")
+    app.add_argument(
+        "--broker",
+        metavar="URL",
+        help="where rooms meet, for every worker: redis://HOST:PORT/DB, rediss://..., "
+        "redis+sentinel://HOST:PORT/SERVICE or memory:// (beats WSFRAMEWORK_BROKER and the code)",
+    )
     app.add_argument(
         "--no-access-log",
         dest="access_log",

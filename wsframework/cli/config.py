@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import trio
 
 from ..protocol.close import check_close_code
+from ..rooms import BROKER_ENV, make_broker
 from .common import CLIError
 
 
@@ -41,6 +42,7 @@ class RunConfig:
     app_dir: str = "."
     backlog: int = 2048
     worker_id: int | None = None
+    broker: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunConfig:
@@ -69,6 +71,7 @@ class RunConfig:
             app_dir=os.path.abspath(args.app_dir),
             backlog=args.backlog,
             worker_id=args.worker_id,
+            broker=args.broker,
         )
         if not 0 <= cfg.port <= 65535:
             raise CLIError(f"--port must be between 0 and 65535, got {cfg.port}")
@@ -94,6 +97,10 @@ class RunConfig:
             for directory in cfg.reload_dirs:
                 if not os.path.isdir(directory):
                     raise CLIError(f"--reload-dir {directory}: not a directory")
+        if cfg.broker is not None:
+            check_broker(cfg.broker, "--broker")
+        elif os.environ.get(BROKER_ENV):
+            check_broker(os.environ[BROKER_ENV], BROKER_ENV)
         return cfg
 
     @property
@@ -118,7 +125,26 @@ class RunConfig:
             argv += ["--ssl-certfile", os.path.abspath(self.ssl_certfile)]
         if self.ssl_keyfile is not None:
             argv += ["--ssl-keyfile", os.path.abspath(self.ssl_keyfile)]
+        if self.broker is not None:
+            argv += ["--broker", self.broker]
         return argv
+
+
+def check_broker(url: str, given_as: str) -> None:
+    """Check a broker URL before anything starts (no connection is made).
+
+    Raises:
+        CLIError: an unknown scheme, a malformed URL, or Redis asked for without coredis.
+    """
+    try:
+        make_broker(url)
+    except ValueError as exc:
+        raise CLIError(f"{given_as}: {exc}") from None
+    except ImportError as exc:
+        raise CLIError(
+            f"{given_as}: {url.partition('://')[0]}:// needs coredis: "
+            f"pip install 'wsframework[redis]' ({exc})"
+        ) from None
 
 
 def configure_logging(level: str, *, access_log: bool = True) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from ..app import App
+from ..exceptions import BrokerUnavailable
 from ..server import WebSocketServer
 from .common import _say
 from .config import DrainableListener, RunConfig
@@ -146,10 +147,17 @@ async def serve_app(
                                     cfg.graceful_timeout,
                                 )
                             server_nursery.cancel_scope.cancel()
-            except Exception:
+            except Exception as exc:
                 if started:
                     raise
-                logger.exception("application startup failed")
+                if isinstance(exc, BrokerUnavailable):  # a user error: one line, no traceback
+                    source = app.rooms.broker_choice()[1]
+                    _say(
+                        f"error: application startup failed (pid {pid}): "
+                        f"{str(exc).rstrip('.')} (broker from {source})"
+                    )
+                else:
+                    logger.exception("application startup failed")
                 return EXIT_STARTUP_FAILED
             finally:
                 nursery.cancel_scope.cancel()

@@ -116,8 +116,9 @@ class Rooms:
             for the in-memory default (the CLI and ``WSFRAMEWORK_BROKER`` take precedence: see
             the module docstring).
         presence_ttl: seconds a member's presence outlives its process (refreshed every
-            ``presence_ttl / 3`` while it lives): members of a process that died disappear,
-            with leave events, within this time (30).
+            ``presence_ttl / 3`` while it lives): members of a process that died disappear
+            from :meth:`Room.members` within this time (30), and their leave events follow
+            at the next sweep of a process in the room (every ``presence_ttl / 3``).
     """
 
     def __init__(self, broker: str | Broker | None = None, *, presence_ttl: float = 30.0) -> None:
@@ -189,15 +190,20 @@ class Rooms:
             raise RuntimeError("the rooms are not open: start the app (or use rooms.open())")
         return self._broker
 
-    def _choose(self) -> tuple[Broker, str]:
+    def broker_choice(self) -> tuple[str | Broker, str]:
+        """The broker the hub would open now, as given (a URL or a :class:`Broker`), and where
+        it comes from: ``"--broker"``, ``"WSFRAMEWORK_BROKER"``, ``"App(broker=...)"`` or
+        ``"default"`` (``"memory://"``); see the module docstring. Nothing is connected."""
         if self._from_cli is not None:
-            chosen, source = self._from_cli, "--broker"
-        elif os.environ.get(BROKER_ENV):
-            chosen, source = os.environ[BROKER_ENV], BROKER_ENV
-        elif self._from_code is not None:
-            chosen, source = self._from_code, "App(broker=...)"
-        else:
-            chosen, source = "memory://", "default"
+            return self._from_cli, "--broker"
+        if os.environ.get(BROKER_ENV):
+            return os.environ[BROKER_ENV], BROKER_ENV
+        if self._from_code is not None:
+            return self._from_code, "App(broker=...)"
+        return "memory://", "default"
+
+    def _choose(self) -> tuple[Broker, str]:
+        chosen, source = self.broker_choice()
         return (make_broker(chosen) if isinstance(chosen, str) else chosen), source
 
     @asynccontextmanager
