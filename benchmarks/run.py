@@ -1,9 +1,13 @@
-"""Benchmark driver: server CPU per message across WebSocket implementations.
+"""Benchmark driver: server CPU per message across WebSocket implementations, and rooms.
 
-    python benchmarks/run.py                 # full default run (~3.5 min on 2 cores, 5 rounds)
-    python benchmarks/run.py --quick         # smoke test (~20 s)
+    python benchmarks/run.py                 # full default run (~3.5 min + ~2.5 min of rooms)
+    python benchmarks/run.py --quick         # smoke test (~20 s + ~1 min of rooms)
     python benchmarks/run.py --impls raw-trio,wsframework --scenarios pingpong
     python benchmarks/run.py --list          # implementations and availability
+    python benchmarks/run.py --no-rooms      # the peer comparison only
+    # just the rooms rows (wsframework only; the Redis ones start redis-server):
+    python benchmarks/run.py --rooms-only [--quick]
+    python benchmarks/run.py --no-clients --scenarios rooms_broadcast,rooms_history
 
 What it does
 ------------
@@ -20,8 +24,41 @@ What it does
 4. Client benchmark: each client library (``benchmarks/clients.py``) does
    32-byte ping-pong against one fixed server (websockets' asyncio server);
    metric is the *client process's* CPU per round trip.
-5. Prints markdown tables (medians) and writes JSON + markdown to
-   ``benchmarks/results/``.
+5. Rooms rows (``ROOMS``; wsframework only, ``--scenarios rooms_*``, in the
+   default run): the ``wsframework-rooms`` server of ``servers.py`` (an ``App``
+   with ``/join``, ``/pub``, ``/pubstamp`` and ``/churn`` routes; the client
+   side is ``benchmarks/roomsload.py``).  Memory rows use one server process;
+   Redis rows start a ``redis-server`` on a free loopback port (no persistence;
+   stopped by its PID) and two server processes with ``App(broker=url)``,
+   workers A and B.  Metrics are again the servers' CPU over the timed part
+   (summed over A and B where both work; ``redis-server``'s CPU beside it):
+
+   * ``rooms_broadcast``: 1,000 members join one room; a publisher connection
+     sends ``count`` 32-byte texts that the server publishes, with at most 64
+     publications not yet delivered to every member; the client counts every
+     delivery.  Server CPU per delivery and deliveries/s, and its ratio to
+     wsframework's 100-connection ping-pong (``concurrent``) median of this
+     run (measured beside the broadcast rounds when ``concurrent`` is not in
+     the run); the target is <= 0.5.
+   * ``rooms_redis`` / ``rooms_redis_200``: a 1,000-member room, 500 members
+     on each worker; a separate probe process publishes into worker A at 1,000
+     (200) publications/s, which stamps ``time.time_ns()`` right before
+     ``room.publish``, and holds 4 of worker B's members (joined in the middle
+     of B's join order) on which latency is measured (p50/p99 of 4 x count
+     samples, publish -> arrival; end-to-end from the publisher's send too).
+     Every member's deliveries are counted: aggregate deliveries/s over both
+     workers, publications/s achieved, server CPU per delivery.  1,000/s into
+     1,000 members is 1M deliveries/s, beyond a 2-core machine: that row then
+     shows saturation, the 200/s row the latency of a sustainable load.
+   * ``rooms_history`` / ``rooms_history_redis``: server CPU per publication
+     into a room without and with ``HistoryPolicy(1000, 300 s)`` (one member
+     receives), and the difference.
+   * ``rooms_presence`` / ``rooms_presence_redis``: 10 connections each loop
+     join-with-presence / leave (one command and one ack each way, over one
+     connection) in a room of 100 resident members; server CPU per join+leave.
+
+6. Prints markdown tables (medians) and writes JSON + markdown to
+   ``benchmarks/results/`` (the rooms rows under ``"rooms"``).
 """
 
 from __future__ import annotations
@@ -113,6 +150,8 @@ ROOMS: dict[str, dict[str, Any]] = {
         rows=[
             ("metric", "server CPU per delivery", "µs/delivery"),
             ("rate", "deliveries/s (wall)", "/s"),
+            ("sys_share", "kernel share of the server's CPU (stime / utime+stime)", ""),
+            ("client_busy", "load client CPU / wall (near 1: the client set the pace)", ""),
         ],
         note="count = publications; unit = one delivery (count x 1000 per round)",
     ),
@@ -157,22 +196,22 @@ ROOMS: dict[str, dict[str, Any]] = {
         label="publish without / with history, memory",
         servers="memory",
         client="rooms_history",
-        count=5000,
-        quick=500,
+        count=10000,
+        quick=1000,
         req={"members": 1},
         rows=[
             ("plain_us", "server CPU per publication, no history", "µs/pub"),
             ("history_us", "server CPU per publication, HistoryPolicy(1000, 300 s)", "µs/pub"),
             ("history_cost_us", "cost of history", "µs/pub"),
         ],
-        note="one member receives; the publisher's receive is included in both",
+        note="one member receives; the publisher's receive is included in both; ns schedstat",
     ),
     "rooms_history_redis": dict(
         label="publish without / with history, Redis",
         servers="redis",
         client="rooms_history",
         count=2000,
-        quick=200,
+        quick=300,
         req={"members": 1},
         rows=[
             ("plain_us", "server CPU per publication, no history", "µs/pub"),
@@ -666,6 +705,10 @@ def _rooms_derived(sc: str, res: dict[str, Any]) -> None:
         res["metric_sched"] = res["sched_cpu_s"] / units * 1e6
     if res.get("wall_s"):
         res["rate"] = units / res["wall_s"]
+    if res.get("sys_cpu_s") is not None and res["cpu_s"] > 0:
+        res["sys_share"] = res["sys_cpu_s"] / res["cpu_s"]
+    if res.get("client_cpu_s") is not None and res.get("wall_s"):
+        res["client_busy"] = res["client_cpu_s"] / res["wall_s"]
     if "plain_us" in res and "history_us" in res:
         res["history_cost_us"] = res["history_us"] - res["plain_us"]
     if "redis_cpu_s" in res:
@@ -893,6 +936,8 @@ def rooms_table(results: dict[str, Any]) -> str:
             value = f"{_fmt(med)} {unit}" if unit != "/s" else f"{_fmt(med)}/s"
             if unit == "ms":
                 value = f"{med:.2f} ms"
+            elif not unit:
+                value = f"{med:.2f}"
             note = ""
             if sc == "rooms_broadcast" and key == "metric" and entry.get("ratio_to_concurrent"):
                 ref = entry["reference"]
@@ -971,6 +1016,11 @@ def main() -> int:
     p.add_argument("--clients", help=f"comma list of clients (choices: {', '.join(CLIENTS)})")
     p.add_argument("--scenarios", help=f"comma list (choices: {', '.join([*SCENARIOS, *ROOMS])})")
     p.add_argument("--no-rooms", action="store_true", help="skip the rooms rows")
+    p.add_argument(
+        "--rooms-only",
+        action="store_true",
+        help="only the rooms rows (all of them unless --scenarios names some)",
+    )
     p.add_argument("--no-servers", action="store_true", help="skip the server benchmark")
     p.add_argument("--no-clients", action="store_true", help="skip the client benchmark")
     p.add_argument("--text", action="store_true", help="text frames instead of binary")
@@ -988,7 +1038,14 @@ def main() -> int:
 
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
-    chosen = args.scenarios.split(",") if args.scenarios else [*SCENARIOS, *ROOMS]
+    if args.rooms_only and args.no_rooms:
+        p.error("--rooms-only and --no-rooms exclude each other")
+    default = list(ROOMS) if args.rooms_only else [*SCENARIOS, *ROOMS]
+    chosen = args.scenarios.split(",") if args.scenarios else default
+    if args.rooms_only:
+        args.no_clients = True
+        if any(sc not in ROOMS for sc in chosen):
+            p.error("--rooms-only takes rooms_* scenarios only")
     for sc in chosen:
         if sc not in SCENARIOS and sc not in ROOMS:
             p.error(f"unknown scenario {sc!r}")
@@ -1003,6 +1060,8 @@ def main() -> int:
                 p.error(f"unknown server impl {i!r}")
     else:
         impls = [n for n, s in REGISTRY.items() if s.default]
+    if not args.scenarios:  # rooms rows only: the peers are not started
+        impls = []
     skipped = [i for i in impls if not _available(REGISTRY, i, "servers.py")]
     impls = [i for i in impls if i not in skipped]
     if args.clients:
