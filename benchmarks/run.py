@@ -932,7 +932,7 @@ def rooms_table(results: dict[str, Any]) -> str:
                 rows.append(f"| {head} | {label} | - | - | |")
                 continue
             med = st["median"]
-            rel = (st["max"] - st["min"]) / med * 50 if med else 0.0
+            rel = (st["max"] - st["min"]) / abs(med) * 50 if med else 0.0
             value = f"{_fmt(med)} {unit}" if unit != "/s" else f"{_fmt(med)}/s"
             if unit == "ms":
                 value = f"{med:.2f} ms"
