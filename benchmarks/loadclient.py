@@ -73,11 +73,11 @@ class WSConn:
         self._close_sent = False
 
     @classmethod
-    async def connect(cls, port: int, text: bool = False) -> WSConn:
+    async def connect(cls, port: int, text: bool = False, path: str = "/") -> WSConn:
         reader, writer = await asyncio.open_connection(HOST, port)
         key = base64.b64encode(os.urandom(16))
         writer.write(
-            b"GET / HTTP/1.1\r\n"
+            b"GET " + path.encode() + b" HTTP/1.1\r\n"
             b"Host: " + f"{HOST}:{port}".encode() + b"\r\n"
             b"Upgrade: websocket\r\n"
             b"Connection: Upgrade\r\n"
@@ -392,6 +392,10 @@ SCENARIOS = {
     "handshake": sc_handshake,
     "idle_memory": sc_idle_memory,
 }
+
+from roomsload import SCENARIOS as ROOMS_SCENARIOS  # noqa: E402  (the rooms rows)
+
+SCENARIOS.update(ROOMS_SCENARIOS)
 
 
 async def run_request(req: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,13 @@
-"""Benchmark driver: server CPU per message across WebSocket implementations.
+"""Benchmark driver: server CPU per message across WebSocket implementations, and rooms.
 
-    python benchmarks/run.py                 # full default run (~3.5 min on 2 cores, 5 rounds)
-    python benchmarks/run.py --quick         # smoke test (~20 s)
+    python benchmarks/run.py                 # full default run (~3.5 min + ~2.5 min of rooms)
+    python benchmarks/run.py --quick         # smoke test (~20 s + ~1 min of rooms)
     python benchmarks/run.py --impls raw-trio,wsframework --scenarios pingpong
     python benchmarks/run.py --list          # implementations and availability
+    python benchmarks/run.py --no-rooms      # the peer comparison only
+    # just the rooms rows (wsframework only; the Redis ones start redis-server):
+    python benchmarks/run.py --rooms-only [--quick]
+    python benchmarks/run.py --no-clients --scenarios rooms_broadcast,rooms_history
 
 What it does
 ------------
@@ -20,8 +24,41 @@ What it does
 4. Client benchmark: each client library (``benchmarks/clients.py``) does
    32-byte ping-pong against one fixed server (websockets' asyncio server);
    metric is the *client process's* CPU per round trip.
-5. Prints markdown tables (medians) and writes JSON + markdown to
-   ``benchmarks/results/``.
+5. Rooms rows (``ROOMS``; wsframework only, ``--scenarios rooms_*``, in the
+   default run): the ``wsframework-rooms`` server of ``servers.py`` (an ``App``
+   with ``/join``, ``/pub``, ``/pubstamp`` and ``/churn`` routes; the client
+   side is ``benchmarks/roomsload.py``).  Memory rows use one server process;
+   Redis rows start a ``redis-server`` on a free loopback port (no persistence;
+   stopped by its PID) and two server processes with ``App(broker=url)``,
+   workers A and B.  Metrics are again the servers' CPU over the timed part
+   (summed over A and B where both work; ``redis-server``'s CPU beside it):
+
+   * ``rooms_broadcast``: 1,000 members join one room; a publisher connection
+     sends ``count`` 32-byte texts that the server publishes, with at most 64
+     publications not yet delivered to every member; the client counts every
+     delivery.  Server CPU per delivery and deliveries/s, and its ratio to
+     wsframework's 100-connection ping-pong (``concurrent``) median of this
+     run (measured beside the broadcast rounds when ``concurrent`` is not in
+     the run); the target is <= 0.5.
+   * ``rooms_redis`` / ``rooms_redis_200``: a 1,000-member room, 500 members
+     on each worker; a separate probe process publishes into worker A at 1,000
+     (200) publications/s, which stamps ``time.time_ns()`` right before
+     ``room.publish``, and holds 4 of worker B's members (joined in the middle
+     of B's join order) on which latency is measured (p50/p99 of 4 x count
+     samples, publish -> arrival; end-to-end from the publisher's send too).
+     Every member's deliveries are counted: aggregate deliveries/s over both
+     workers, publications/s achieved, server CPU per delivery.  1,000/s into
+     1,000 members is 1M deliveries/s, beyond a 2-core machine: that row then
+     shows saturation, the 200/s row the latency of a sustainable load.
+   * ``rooms_history`` / ``rooms_history_redis``: server CPU per publication
+     into a room without and with ``HistoryPolicy(1000, 300 s)`` (one member
+     receives), and the difference.
+   * ``rooms_presence`` / ``rooms_presence_redis``: 10 connections each loop
+     join-with-presence / leave (one command and one ack each way, over one
+     connection) in a room of 100 resident members; server CPU per join+leave.
+
+6. Prints markdown tables (medians) and writes JSON + markdown to
+   ``benchmarks/results/`` (the rooms rows under ``"rooms"``).
 """
 
 from __future__ import annotations
@@ -96,6 +133,125 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         req={},
     ),
 }
+# The rooms rows: wsframework only, against the ``wsframework-rooms`` server of servers.py
+# (see benchmarks/roomsload.py for the client side).  ``servers``: "memory" (one process,
+# in-memory broker), "redis" (one process on a redis-server the driver starts) or "redis2"
+# (two processes on that redis-server: workers A and B).  ``client`` is the loadclient
+# scenario; ``rows`` are (result key, label, unit) medians to report ("metric" = server CPU
+# per unit in µs, "rate" = units/s on the wall clock).
+ROOMS: dict[str, dict[str, Any]] = {
+    "rooms_broadcast": dict(
+        label="room broadcast, 1000 members, 32 B, memory",
+        servers="memory",
+        client="rooms_broadcast",
+        count=500,
+        quick=50,
+        req={"members": 1000, "size": 32, "window": 64},
+        rows=[
+            ("metric", "server CPU per delivery", "µs/delivery"),
+            ("rate", "deliveries/s (wall)", "/s"),
+            ("sys_share", "kernel share of the server's CPU (stime / utime+stime)", ""),
+            ("client_busy", "load client CPU / wall (near 1: the client set the pace)", ""),
+        ],
+        note="count = publications; unit = one delivery (count x 1000 per round)",
+    ),
+    "rooms_redis": dict(
+        label="room broadcast, 1000 members over 2 workers, Redis, 1000 pub/s",
+        servers="redis2",
+        client="rooms_redis",
+        count=1000,
+        quick=300,
+        req={"members": 1000, "probes": 4, "rate": 1000, "warmup": 100},
+        rows=[
+            ("latency_p50_ms", "latency A->B p50 (publish -> member of B)", "ms"),
+            ("latency_p99_ms", "latency A->B p99", "ms"),
+            ("e2e_p50_ms", "end-to-end p50 (publisher's send -> member of B)", "ms"),
+            ("e2e_p99_ms", "end-to-end p99", "ms"),
+            ("rate", "aggregate deliveries/s, both workers (wall)", "/s"),
+            ("pub_rate", "publications/s achieved (offered: 1000)", "/s"),
+            ("metric", "server CPU per delivery (A+B)", "µs/delivery"),
+            ("redis_us", "redis-server CPU per publication", "µs/pub"),
+        ],
+        note="count = publications, paced by the probe process; latency on 4 members of B",
+    ),
+    "rooms_redis_200": dict(
+        label="room broadcast, 1000 members over 2 workers, Redis, 200 pub/s",
+        servers="redis2",
+        client="rooms_redis",
+        count=300,
+        quick=100,
+        req={"members": 1000, "probes": 4, "rate": 200, "warmup": 40},
+        rows=[
+            ("latency_p50_ms", "latency A->B p50", "ms"),
+            ("latency_p99_ms", "latency A->B p99", "ms"),
+            ("e2e_p50_ms", "end-to-end p50", "ms"),
+            ("e2e_p99_ms", "end-to-end p99", "ms"),
+            ("rate", "aggregate deliveries/s, both workers (wall)", "/s"),
+            ("pub_rate", "publications/s achieved (offered: 200)", "/s"),
+            ("metric", "server CPU per delivery (A+B)", "µs/delivery"),
+        ],
+        note="the same at a rate this 2-core box sustains",
+    ),
+    "rooms_history": dict(
+        label="publish without / with history, memory",
+        servers="memory",
+        client="rooms_history",
+        count=10000,
+        quick=1000,
+        req={"members": 1},
+        rows=[
+            ("plain_us", "server CPU per publication, no history", "µs/pub"),
+            ("history_us", "server CPU per publication, HistoryPolicy(1000, 300 s)", "µs/pub"),
+            ("history_cost_us", "cost of history", "µs/pub"),
+        ],
+        note="one member receives; the publisher's receive is included in both; ns schedstat",
+    ),
+    "rooms_history_redis": dict(
+        label="publish without / with history, Redis",
+        servers="redis",
+        client="rooms_history",
+        count=2000,
+        quick=300,
+        req={"members": 1},
+        rows=[
+            ("plain_us", "server CPU per publication, no history", "µs/pub"),
+            ("history_us", "server CPU per publication, HistoryPolicy(1000, 300 s)", "µs/pub"),
+            ("history_cost_us", "cost of history", "µs/pub"),
+            ("redis_plain_us", "redis-server CPU per publication, no history", "µs/pub"),
+            ("redis_history_us", "redis-server CPU per publication, history", "µs/pub"),
+        ],
+        note="one member receives (on the same worker)",
+    ),
+    "rooms_presence": dict(
+        label="join + leave with presence, memory",
+        servers="memory",
+        client="rooms_presence",
+        count=2000,
+        quick=200,
+        req={"residents": 100, "churners": 10},
+        rows=[
+            ("metric", "server CPU per join+leave", "µs/cycle"),
+            ("rate", "join+leave/s (wall)", "/s"),
+        ],
+        note="10 connections loop 'j'->join->'J', 'l'->leave->'L' in a room of 100 members",
+    ),
+    "rooms_presence_redis": dict(
+        label="join + leave with presence, Redis",
+        servers="redis",
+        client="rooms_presence",
+        count=1000,
+        quick=100,
+        req={"residents": 100, "churners": 10},
+        rows=[
+            ("metric", "server CPU per join+leave", "µs/cycle"),
+            ("rate", "join+leave/s (wall)", "/s"),
+            ("redis_us", "redis-server CPU per join+leave", "µs/cycle"),
+        ],
+        note="as above, one worker on Redis",
+    ),
+}
+ROOMS_SERVER = "wsframework-rooms"
+ROOMS_TARGET_RATIO = 0.5  # broadcast: server CPU per delivery / per 100-conn ping-pong message
 CLIENT_BENCH = dict(count=20_000, quick=500, warmup=200, server="websockets-asyncio")
 BASELINE = "raw-trio"
 OURS, THEIRS = "wsframework", "trio-websocket"
@@ -109,9 +265,12 @@ HC_APP, HC_RAW = "wsframework-hypercorn", "hypercorn-asgi"
 
 
 class ServerProc:
-    def __init__(self, impl: str, log_dir: str):
+    def __init__(
+        self, impl: str, log_dir: str, extra: tuple[str, ...] = (), name: str | None = None
+    ):
         self.impl = impl
-        self.log_path = os.path.join(log_dir, f"server-{impl}.log")
+        self.extra = extra
+        self.log_path = os.path.join(log_dir, f"server-{name or impl}.log")
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -125,7 +284,15 @@ class ServerProc:
             log.write(f"\n==== start {time.strftime('%H:%M:%S')} ====\n")
             log.flush()
             self.proc = subprocess.Popen(
-                [PY, os.path.join(HERE, "servers.py"), "--impl", self.impl, "--port", "0"],
+                [
+                    PY,
+                    os.path.join(HERE, "servers.py"),
+                    "--impl",
+                    self.impl,
+                    "--port",
+                    "0",
+                    *self.extra,
+                ],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
@@ -390,6 +557,275 @@ def run_client_bench(args: argparse.Namespace, clients: list[str], log_dir: str)
 
 
 # --------------------------------------------------------------------------- #
+# rooms rows (wsframework only)                                               #
+# --------------------------------------------------------------------------- #
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProc:
+    """A ``redis-server`` on a free loopback port, no persistence; stopped by its PID."""
+
+    def __init__(self, log_dir: str):
+        self.log_path = os.path.join(log_dir, "redis-server.log")
+        self.dir = os.path.join(log_dir, "redis")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        import shutil
+        import socket
+
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not os.path.exists(binary):
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = _free_port()
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                    *("--appendonly", "no", "--dir", self.dir, "--logfile", ""),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start (see {self.log_path})")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class RoomsServers:
+    """The servers of the rooms rows, started on first use and kept for all rounds."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self.memory: ServerProc | None = None
+        self.redis: RedisProc | None = None
+        self.workers: list[ServerProc] = []
+
+    def _redis(self) -> RedisProc:
+        if self.redis is None or not self.redis.alive():
+            for w in self.workers:  # their broker is gone with it
+                w.stop()
+            self.workers = []
+            self.redis = RedisProc(self.log_dir)
+            self.redis.start()
+        return self.redis
+
+    def request_fields(self, kind: str) -> dict[str, Any]:
+        """Start what ``kind`` needs (if not running) and say where it is."""
+        if kind == "memory":
+            if self.memory is None or not self.memory.alive():
+                self.memory = ServerProc(ROOMS_SERVER, self.log_dir, name="rooms-memory")
+                self.memory.start()
+            return {"port": self.memory.port, "server_pid": self.memory.pid}
+        redis = self._redis()
+        if len(self.workers) < 2 or not all(w.alive() for w in self.workers):
+            for w in self.workers:
+                w.stop()
+            self.workers = []
+            for name in ("A", "B"):
+                w = ServerProc(
+                    ROOMS_SERVER,
+                    self.log_dir,
+                    extra=("--broker", redis.url),
+                    name=f"rooms-redis-{name}",
+                )
+                w.start()
+                self.workers.append(w)
+        a, b = self.workers
+        if kind == "redis":
+            return {"port": a.port, "server_pid": a.pid, "redis_pid": redis.pid}
+        return {"ports": [a.port, b.port], "server_pids": [a.pid, b.pid], "redis_pid": redis.pid}
+
+    def reset(self) -> None:
+        """Stop everything (after an error: a wedged server is restarted on next use)."""
+        self.stop()
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.workers = []
+        if self.memory is not None:
+            self.memory.stop()
+            self.memory = None
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+def _rooms_derived(sc: str, res: dict[str, Any]) -> None:
+    """Per-round values the rows report, computed from the load client's answer."""
+    units = res["units"]
+    res["metric"] = res["cpu_s"] / units * 1e6
+    if res.get("sched_cpu_s") is not None:
+        res["metric_sched"] = res["sched_cpu_s"] / units * 1e6
+    if res.get("wall_s"):
+        res["rate"] = units / res["wall_s"]
+    if res.get("sys_cpu_s") is not None and res["cpu_s"] > 0:
+        res["sys_share"] = res["sys_cpu_s"] / res["cpu_s"]
+    if res.get("client_cpu_s") is not None and res.get("wall_s"):
+        res["client_busy"] = res["client_cpu_s"] / res["wall_s"]
+    if "plain_us" in res and "history_us" in res:
+        res["history_cost_us"] = res["history_us"] - res["plain_us"]
+    if "redis_cpu_s" in res:
+        per = res.get("publications", units)
+        res["redis_us"] = res["redis_cpu_s"] / per * 1e6
+
+
+def run_rooms_bench(
+    args: argparse.Namespace, scenarios: list[str], reference: float | None, log_dir: str
+) -> dict[str, Any]:
+    """The rooms rows.  ``reference`` is wsframework's 100-connection ping-pong median of this
+    run (µs/msg); when it is ``None`` and rooms_broadcast runs, the driver measures that row
+    itself, interleaved with the broadcast rounds."""
+    results: dict[str, Any] = {sc: {"rounds": [], "errors": []} for sc in scenarios}
+    servers = RoomsServers(log_dir)
+    client = LoadClient(log_dir)
+    client.start()
+    ref_server: ServerProc | None = None
+    ref_rounds: list[float] = []
+    try:
+        if reference is None and "rooms_broadcast" in scenarios:
+            ref_server = ServerProc(OURS, log_dir)
+            ref_server.start()
+        for sc in scenarios:
+            spec = ROOMS[sc]
+            count = max(1, int((spec["quick"] if args.quick else spec["count"]) * args.scale))
+            entry = results[sc]
+            for r in range(args.rounds):
+                extra = ""
+                if sc == "rooms_broadcast" and ref_server is not None:
+                    cspec = SCENARIOS["concurrent"]
+                    ccount = max(
+                        1, int((cspec["quick"] if args.quick else cspec["count"]) * args.scale)
+                    )
+                    if not ref_server.alive():
+                        ref_server.start()
+                    ref = client.request(
+                        {
+                            "scenario": "concurrent",
+                            "proto": "ws",
+                            "port": ref_server.port,
+                            "server_pid": ref_server.pid,
+                            "count": ccount,
+                            "text": args.text,
+                            **cspec["req"],
+                        },
+                        args.timeout,
+                    )
+                    if "error" in ref:
+                        _log(f"!! reference concurrent {OURS}: {ref['error']}")
+                    else:
+                        ref_rounds.append(ref["cpu_s"] / ref["units"] * 1e6)
+                        extra = f" (reference {OURS} concurrent={ref_rounds[-1]:.1f})"
+                try:
+                    fields = servers.request_fields(spec["servers"])
+                except RuntimeError as exc:
+                    entry["errors"].append(str(exc))
+                    _log(f"!! {sc}: {exc}")
+                    break
+                req = {
+                    "scenario": spec["client"],
+                    "proto": "ws",
+                    "count": count,
+                    "round": r,
+                    "tag": f"{sc}-r{r}",
+                    **fields,
+                    **spec["req"],
+                }
+                res = client.request(req, args.timeout)
+                if "error" in res:
+                    entry["errors"].append(res["error"])
+                    _log(f"!! {sc}: {res['error']}")
+                    if res.get("trace"):
+                        with open(os.path.join(log_dir, "errors.log"), "a") as f:
+                            f.write(f"--- {sc}\n{res['trace']}\n")
+                    servers.reset()
+                    continue
+                _rooms_derived(sc, res)
+                entry["rounds"].append(res)
+                first = spec["rows"][0][0]
+                value = res.get(first, float("nan"))
+                _log(f"[{sc} r{r + 1}/{args.rounds}] {first}={value:.2f}{extra}")
+    finally:
+        client.stop()
+        servers.stop()
+        if ref_server is not None:
+            ref_server.stop()
+    for sc, entry in results.items():
+        stats: dict[str, Any] = {}
+        for key, _label, _unit in ROOMS[sc]["rows"]:
+            vals = [x[key] for x in entry["rounds"] if x.get(key) is not None]
+            if vals:
+                stats[key] = {
+                    "median": statistics.median(vals),
+                    "min": min(vals),
+                    "max": max(vals),
+                    "n": len(vals),
+                }
+        entry["stats"] = stats
+    if "rooms_broadcast" in results:
+        entry = results["rooms_broadcast"]
+        if reference is not None:
+            entry["reference"] = {"source": "concurrent row of this run", "median": reference}
+        elif ref_rounds:
+            entry["reference"] = {
+                "source": "measured beside the broadcast rounds",
+                "median": statistics.median(ref_rounds),
+                "rounds": ref_rounds,
+            }
+        ref_med = entry.get("reference", {}).get("median")
+        bcast = entry["stats"].get("metric", {}).get("median")
+        if ref_med and bcast:
+            entry["ratio_to_concurrent"] = bcast / ref_med
+    return results
+
+
+# --------------------------------------------------------------------------- #
 # reporting                                                                   #
 # --------------------------------------------------------------------------- #
 
@@ -480,6 +916,50 @@ def client_table(results: dict[str, Any]) -> str:
     )
 
 
+def rooms_table(results: dict[str, Any]) -> str:
+    rows = ["| row | measure | median | spread | notes |", "|---|---|---|---|---|"]
+    for sc, entry in results.items():
+        spec = ROOMS[sc]
+        stats = entry.get("stats", {})
+        if not stats:
+            err = entry["errors"][0][:80] if entry["errors"] else "no rounds"
+            rows.append(f"| {spec['label']} (`{sc}`) | - | error | - | {err} |")
+            continue
+        for i, (key, label, unit) in enumerate(spec["rows"]):
+            st = stats.get(key)
+            head = f"{spec['label']} (`{sc}`)" if i == 0 else ""
+            if st is None:
+                rows.append(f"| {head} | {label} | - | - | |")
+                continue
+            med = st["median"]
+            rel = (st["max"] - st["min"]) / abs(med) * 50 if med else 0.0
+            value = f"{_fmt(med)} {unit}" if unit != "/s" else f"{_fmt(med)}/s"
+            if unit == "ms":
+                value = f"{med:.2f} ms"
+            elif not unit:
+                value = f"{med:.2f}"
+            note = ""
+            if sc == "rooms_broadcast" and key == "metric" and entry.get("ratio_to_concurrent"):
+                ref = entry["reference"]
+                note = (
+                    f"{entry['ratio_to_concurrent']:.2f}x {OURS}'s 100-conn ping-pong "
+                    f"({ref['median']:.1f} µs/msg, {ref['source']}); target ≤ "
+                    f"{ROOMS_TARGET_RATIO}"
+                )
+            elif key == "latency_p50_ms":
+                note = "target ≤ 1 ms"
+            elif key == "latency_p99_ms":
+                note = "target ≤ 5 ms"
+            elif i == 0 and entry["errors"]:
+                note = f"{len(entry['errors'])} round(s) failed"
+            rows.append(f"| {head} | {label} | {value} | ±{rel:.0f}% (n={st['n']}) | {note} |")
+    return (
+        "### Rooms (wsframework; server CPU from /proc, medians of rounds)\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -534,7 +1014,13 @@ def main() -> int:
     p.add_argument("--scale", type=float, default=1.0, help="multiply all message counts")
     p.add_argument("--impls", help=f"comma list of servers (choices: {', '.join(REGISTRY)})")
     p.add_argument("--clients", help=f"comma list of clients (choices: {', '.join(CLIENTS)})")
-    p.add_argument("--scenarios", help=f"comma list (choices: {', '.join(SCENARIOS)})")
+    p.add_argument("--scenarios", help=f"comma list (choices: {', '.join([*SCENARIOS, *ROOMS])})")
+    p.add_argument("--no-rooms", action="store_true", help="skip the rooms rows")
+    p.add_argument(
+        "--rooms-only",
+        action="store_true",
+        help="only the rooms rows (all of them unless --scenarios names some)",
+    )
     p.add_argument("--no-servers", action="store_true", help="skip the server benchmark")
     p.add_argument("--no-clients", action="store_true", help="skip the client benchmark")
     p.add_argument("--text", action="store_true", help="text frames instead of binary")
@@ -552,10 +1038,19 @@ def main() -> int:
 
     if args.rounds is None:
         args.rounds = 3 if args.quick else 5
-    args.scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
-    for sc in args.scenarios:
-        if sc not in SCENARIOS:
+    if args.rooms_only and args.no_rooms:
+        p.error("--rooms-only and --no-rooms exclude each other")
+    default = list(ROOMS) if args.rooms_only else [*SCENARIOS, *ROOMS]
+    chosen = args.scenarios.split(",") if args.scenarios else default
+    if args.rooms_only:
+        args.no_clients = True
+        if any(sc not in ROOMS for sc in chosen):
+            p.error("--rooms-only takes rooms_* scenarios only")
+    for sc in chosen:
+        if sc not in SCENARIOS and sc not in ROOMS:
             p.error(f"unknown scenario {sc!r}")
+    args.scenarios = [sc for sc in chosen if sc in SCENARIOS]
+    args.rooms = [] if args.no_rooms else [sc for sc in chosen if sc in ROOMS]
     raise_nofile_limit()
 
     if args.impls:
@@ -565,6 +1060,8 @@ def main() -> int:
                 p.error(f"unknown server impl {i!r}")
     else:
         impls = [n for n, s in REGISTRY.items() if s.default]
+    if not args.scenarios:  # rooms rows only: the peers are not started
+        impls = []
     skipped = [i for i in impls if not _available(REGISTRY, i, "servers.py")]
     impls = [i for i in impls if i not in skipped]
     if args.clients:
@@ -589,8 +1086,14 @@ def main() -> int:
         f"servers: {impls}  clients: {clients}  rounds: {args.rounds}"
         f"{'  (quick)' if args.quick else ''}"
     )
-    server_res = {} if args.no_servers or not impls else run_server_bench(args, impls, log_dir)
+    server_res = (
+        {}
+        if args.no_servers or not impls or not args.scenarios
+        else run_server_bench(args, impls, log_dir)
+    )
     client_res = {} if args.no_clients or not clients else run_client_bench(args, clients, log_dir)
+    reference = server_res.get("concurrent", {}).get(OURS, {}).get("median")
+    rooms_res = run_rooms_bench(args, args.rooms, reference, log_dir) if args.rooms else {}
     duration = time.monotonic() - t0
 
     md = [
@@ -601,6 +1104,8 @@ def main() -> int:
         md.append(server_tables(server_res, impls))
     if client_res:
         md.append(client_table(client_res))
+    if rooms_res:
+        md.append(rooms_table(rooms_res))
     if skipped or skipped_clients:
         md.append(
             f"_Skipped (not importable): servers {skipped or '-'}, "
@@ -615,6 +1120,9 @@ def main() -> int:
         )
         for sc in args.scenarios
     }
+    for sc in args.rooms:
+        spec = ROOMS[sc]
+        counts[sc] = max(1, int((spec["quick"] if args.quick else spec["count"]) * args.scale))
     payload = {
         "meta": {
             "timestamp": stamp,
@@ -624,6 +1132,10 @@ def main() -> int:
             "scenarios": {
                 k: {key: v[key] for key in ("label", "unit", "req", "note") if key in v}
                 for k, v in SCENARIOS.items()
+            },
+            "rooms_scenarios": {
+                k: {key: v[key] for key in ("label", "servers", "req", "rows", "note") if key in v}
+                for k, v in ROOMS.items()
             },
             "versions": _versions(),
             "git": _git_state(),
@@ -635,6 +1147,7 @@ def main() -> int:
         },
         "servers": server_res,
         "clients": client_res,
+        "rooms": rooms_res,
         "markdown": text,
     }
     path = os.path.join(args.out, f"bench-{stamp}.json")

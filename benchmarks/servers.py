@@ -5,6 +5,7 @@ Usage::
     python benchmarks/servers.py --impl trio-websocket --port 0
     python benchmarks/servers.py --list          # registry + availability
     python benchmarks/servers.py --check NAME    # exit 0 if NAME can run here
+    python benchmarks/servers.py --impl wsframework-rooms --broker redis://127.0.0.1:6390/0
 
 Once the server is accepting connections it prints exactly one line
 ``READY <port> <pid>`` on stdout (port 0 picks a free port; the real one is
@@ -147,6 +148,110 @@ def _wsframework_available() -> bool:
         )
     except Exception:
         return False
+
+
+# --------------------------------------------------------------------------- #
+# wsframework rooms: the server of the rooms rows (benchmarks/run.py, rooms_*) #
+# --------------------------------------------------------------------------- #
+
+#: Rooms whose name starts with this keep history (the rooms_history* rows).
+HISTORY_PREFIX = "hist-"
+HISTORY_SIZE = 1000
+HISTORY_TTL = 300.0
+
+
+def run_wsframework_rooms(host: str, port: int, ready: Ready, broker: str | None = None) -> None:
+    """An ``App(broker=broker)`` (in memory when ``None``) with the routes the rooms rows use.
+
+    * ``/join/{room}``: join the room (with a small presence entry), send ``"J"`` once joined,
+      then stay a member until the client goes; receives nothing.
+    * ``/pub/{room}``: publish every message received to the room (``await room.publish``).
+    * ``/pubstamp/{room}``: the same, with the server's ``time.time_ns()`` (19 digits) taken
+      just before ``publish`` prepended: the publish time of the latency row.
+    * ``/churn/{room}``: presence churn on one connection: ``"j"`` joins (with presence) and
+      is answered ``"J"`` once joined; the next message leaves and is answered ``"L"``.
+    * anything else: echo (so it also serves the echo scenarios).
+
+    Rooms named ``hist-*`` keep history (``HistoryPolicy(HISTORY_SIZE, HISTORY_TTL)``).
+    """
+    import itertools
+    import time
+
+    import trio
+
+    from wsframework import App, ConnectionClosed
+    from wsframework.rooms import HistoryPolicy
+
+    app = App(broker=broker)
+    app.rooms.configure(
+        HISTORY_PREFIX + "*", history=HistoryPolicy(size=HISTORY_SIZE, ttl=HISTORY_TTL)
+    )
+    ids = itertools.count()
+
+    @app.websocket("/join/{room}")
+    async def member(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        room = app.rooms[request.path_params["room"]]
+        try:
+            async with room.join(ws, presence={"n": next(ids)}):
+                await ws.send_message("J")
+                async for _ in ws:
+                    pass
+        except ConnectionClosed:
+            pass
+
+    @app.websocket("/pub/{room}")
+    async def publisher(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        room = app.rooms[request.path_params["room"]]
+        try:
+            async for message in ws:
+                await room.publish(message)
+        except ConnectionClosed:
+            pass
+
+    @app.websocket("/pubstamp/{room}")
+    async def stamping_publisher(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        room = app.rooms[request.path_params["room"]]
+        time_ns = time.time_ns
+        try:
+            async for message in ws:
+                await room.publish(f"{time_ns():019d}{message}")
+        except ConnectionClosed:
+            pass
+
+    @app.websocket("/churn/{room}")
+    async def churn(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        room = app.rooms[request.path_params["room"]]
+        try:
+            while True:
+                await ws.get_message()
+                async with room.join(ws, presence={"n": next(ids)}):
+                    await ws.send_message("J")
+                    await ws.get_message()
+                await ws.send_message("L")
+        except ConnectionClosed:
+            pass
+
+    @app.websocket("/{path:path}")
+    async def echo(request):  # type: ignore[no-untyped-def]
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except ConnectionClosed:
+            pass
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                functools.partial(app.serve, host, port, max_message_size=MAX_MESSAGE)
+            )
+            ready(server.port)
+
+    trio.run(main)
 
 
 # --------------------------------------------------------------------------- #
@@ -399,6 +504,14 @@ REGISTRY: dict[str, ServerImpl] = {
         True,
         "wsframework App (router, middleware chain) with the same echo endpoint",
     ),
+    "wsframework-rooms": ServerImpl(
+        run_wsframework_rooms,
+        "ws",
+        _importable("wsframework.rooms"),
+        False,
+        "the rooms rows' server: App(broker=--broker) with /join, /pub, /pubstamp, /churn "
+        "routes (echo elsewhere)",
+    ),
 }
 
 
@@ -406,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--impl", choices=sorted(REGISTRY))
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--broker", help="wsframework-rooms only: App(broker=URL)")
     parser.add_argument("--list", action="store_true", help="list implementations")
     parser.add_argument("--check", metavar="IMPL", help="exit 0 iff IMPL is available")
     args = parser.parse_args(argv)
@@ -424,12 +538,17 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_nofile_limit()
     impl = REGISTRY[args.impl]
+    run = impl.run
+    if args.broker:
+        if args.impl != "wsframework-rooms":
+            parser.error("--broker is for --impl wsframework-rooms")
+        run = functools.partial(run_wsframework_rooms, broker=args.broker)
 
     def ready(port: int) -> None:
         print(f"READY {port} {os.getpid()}", flush=True)
 
     try:
-        impl.run(HOST, args.port, ready)
+        run(HOST, args.port, ready)
     except KeyboardInterrupt:
         pass
     return 0
