@@ -104,8 +104,11 @@ class _LocalRoom:
     name: str
     options: RoomOptions
     members: dict[WebSocketConnection, Delivery] = field(default_factory=dict)
-    watchers: set[Membership] = field(default_factory=set)
     position: Position | None = None  # the last publication seen, for the gap after a reconnect
+    # Joins and leaves, numbered, shared by every membership's events(): O(1) per event.
+    events: deque[tuple[int, RoomEvent]] = field(default_factory=lambda: deque(maxlen=EVENTS_HELD))
+    event_seq: int = 0
+    event_lot: trio.lowlevel.ParkingLot = field(default_factory=trio.lowlevel.ParkingLot)
 
 
 class Rooms:
@@ -264,8 +267,10 @@ class Rooms:
         local = self._local.get(event.room)
         if local is None:
             return
-        for membership in list(local.watchers):
-            membership._put_event(event)
+        local.event_seq += 1
+        local.events.append((local.event_seq, event))
+        if local.event_lot:
+            local.event_lot.unpark_all()
         announce = local.options.announce
         if announce is None:
             return
@@ -442,17 +447,19 @@ class Room:
             local = hub._local[name] = _LocalRoom(name, options)
         if connection in local.members:
             raise RuntimeError(f"{connection} is in room {name!r} already")
+        # The writer, when one is needed, runs in the hub's nursery, so the block's exceptions
+        # reach the caller as they are (no nursery of ours wraps them in a group).
         delivery = Delivery(
-            connection, name, local.options, recovering=since is not None and bool(options.history)
+            connection,
+            name,
+            local.options,
+            hub._start,
+            recovering=since is not None and bool(options.history),
         )
         local.members[connection] = delivery
         entry = Member(hub.connection_id(connection), broker.node, presence)
-        membership = Membership(self, entry, delivery)
-        local.watchers.add(membership)
+        membership = Membership(self, entry, delivery, local)
         joined = False
-        # The writer runs in the hub's nursery, so the block's exceptions reach the caller as
-        # they are (no nursery of ours wraps them in a group); it ends with the membership.
-        hub._start(delivery.run)
         try:
             await hub._sync_subscription(name)
             await broker.join(name, entry)
@@ -466,7 +473,6 @@ class Room:
         finally:
             delivery.stop()
             with trio.CancelScope(shield=True):
-                local.watchers.discard(membership)
                 membership._end()
                 local.members.pop(connection, None)
                 if not local.members and hub._local.get(name) is local:
@@ -489,13 +495,13 @@ class Membership:
             ``since`` was given.
     """
 
-    def __init__(self, room: Room, member: Member, delivery: Delivery) -> None:
+    def __init__(self, room: Room, member: Member, delivery: Delivery, local: _LocalRoom) -> None:
         self.room = room
         self.member = member
         self.recovered: bool | None = None
         self._delivery = delivery
-        self._events: deque[RoomEvent] = deque(maxlen=EVENTS_HELD)
-        self._wake = trio.lowlevel.ParkingLot()
+        self._local = local
+        self._next_event = local.event_seq + 1
         self._ended = False
 
     @property
@@ -514,10 +520,6 @@ class Membership:
         """Publications dropped because this member read too slowly (``drop_*`` policies)."""
         return self._delivery.dropped
 
-    def _put_event(self, event: RoomEvent) -> None:
-        self._events.append(event)  # the oldest goes when EVENTS_HELD are waiting
-        self._wake.unpark_all()
-
     def events(self) -> AsyncIterator[RoomEvent]:
         """Joins and leaves in this room, on every process, from the moment of joining
         (this member's own join included), until the membership ends. Up to 64 wait
@@ -530,15 +532,19 @@ class Membership:
 
     async def __anext__(self) -> RoomEvent:
         await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._events:
+        local = self._local
+        while True:
+            for seq, event in local.events:  # at most EVENTS_HELD, oldest first
+                if seq >= self._next_event:
+                    self._next_event = seq + 1
+                    return event
             if self._ended:
                 raise StopAsyncIteration
-            await self._wake.park()
-        return self._events.popleft()
+            await local.event_lot.park()
 
     def _end(self) -> None:
         self._ended = True
-        self._wake.unpark_all()
+        self._local.event_lot.unpark_all()
 
 
 def partial_run(broker: Broker, rooms: Rooms) -> Callable[..., Awaitable[None]]:

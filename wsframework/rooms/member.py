@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -47,6 +48,8 @@ class Delivery:
         connection: the member's connection.
         room: the room's name (for log lines and close reasons).
         options: the room's settings (queue bounds, overflow policy).
+        spawn: starts :meth:`run` in a nursery, the first time something is queued (a member
+            whose socket always takes publications at once never needs a writer task).
         recovering: buffer live publications until :meth:`recover` has delivered the missed
             ones.
     """
@@ -58,6 +61,8 @@ class Delivery:
         "_pending",
         "_queue",
         "_scope",
+        "_spawn",
+        "_started",
         "_stopped",
         "_wake",
         "connection",
@@ -71,10 +76,13 @@ class Delivery:
         connection: WebSocketConnection,
         room: str,
         options: RoomOptions,
+        spawn: Callable[[Callable[[], Awaitable[None]]], None],
         *,
         recovering: bool = False,
     ) -> None:
         self.connection = connection
+        self._spawn = spawn
+        self._started = False
         self.room = room
         self._options = options
         self._queue: deque[PreparedMessage] = deque()
@@ -125,7 +133,10 @@ class Delivery:
                 return
         queue.append(prepared)
         self._bytes += len(prepared)
-        if self._wake:
+        if not self._started:
+            self._started = True
+            self._spawn(self.run)
+        elif self._wake:
             self._wake.unpark()
 
     def recover(self, window: HistoryWindow, since: Position | None) -> bool | None:
@@ -167,6 +178,9 @@ class Delivery:
                 self._pending.clear()
             if self._scope is not None:
                 self._scope.deadline = min(self._scope.deadline, trio.current_time() + CLOSE_GRACE)
+            if not self._started:
+                self._started = True
+                self._spawn(self.run)  # to send the close frame
             self._wake.unpark_all()
             return False
         if not self.dropped:
