@@ -500,23 +500,20 @@ class TypedConnection(WebSocketConnection, Generic[ReceiveT, SendT]):
         return self._ws.send_prepared_nowait(prepared)
 
     async def receive_json(self) -> Any:
-        """The wrapped connection's :meth:`~WebSocketConnection.receive_json`, unchecked (and
-        cancelled or timed out as it is)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.receive_json`, unchecked (cancel
+        as it is)."""
         return await self._ws.receive_json()
 
     async def send_json(self, obj: Any) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.send_json`, unchecked (and
-        cancelled or timed out as it is)."""
+        """The wrapped connection's ``send_json``, unchecked (cancel as it is)."""
         await self._ws.send_json(obj)
 
     async def ping(self, payload: bytes | None = None) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.ping` (cancelled or timed out
-        as it is)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.ping` (cancel as it is)."""
         await self._ws.ping(payload)
 
     async def pong(self, payload: bytes | None = None) -> None:
-        """The wrapped connection's :meth:`~WebSocketConnection.pong` (cancelled or timed out
-        as it is)."""
+        """The wrapped connection's :meth:`~WebSocketConnection.pong` (cancel as it is)."""
         await self._ws.pong(payload)
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
