@@ -272,6 +272,11 @@ def test_configure_last_matching_pattern_wins() -> None:
 def test_presence_ttl_must_be_positive() -> None:
     with pytest.raises(ValueError, match="presence_ttl"):
         Rooms(presence_ttl=0)
+    rooms = Rooms()
+    rooms.presence_ttl = 5
+    assert rooms.presence_ttl == 5
+    with pytest.raises(ValueError, match="positive number of seconds: -1"):
+        rooms.presence_ttl = -1
 
 
 def test_broker_urls() -> None:

@@ -125,8 +125,6 @@ class Rooms:
     """
 
     def __init__(self, broker: str | Broker | None = None, *, presence_ttl: float = 30.0) -> None:
-        if not presence_ttl > 0:
-            raise ValueError(f"presence_ttl must be a positive number of seconds: {presence_ttl}")
         self.presence_ttl = presence_ttl
         self._from_code = broker
         self._from_cli: str | Broker | None = None
@@ -139,7 +137,21 @@ class Rooms:
         self._ids: WeakKeyDictionary[WebSocketConnection, str] = WeakKeyDictionary()
         self._count = 0
         self._restored: list[Callable[[], Awaitable[None]]] = []
-        self._lost = False
+
+    @property
+    def presence_ttl(self) -> float:
+        """Seconds a member's presence outlives its process; set it before the app starts.
+
+        Raises:
+            ValueError: (on assignment) not a positive number.
+        """
+        return self._presence_ttl
+
+    @presence_ttl.setter
+    def presence_ttl(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"presence_ttl must be a positive number of seconds: {seconds}")
+        self._presence_ttl = seconds
 
     def __getitem__(self, name: str) -> Room:
         if not isinstance(name, str) or not 0 < len(name) <= 256:
@@ -286,12 +298,10 @@ class Rooms:
 
     def connection_lost(self, error: BaseException) -> None:
         """Note the loss (logged once); the broker restores its subscriptions by itself."""
-        self._lost = True
         logger.warning("rooms: lost the broker (%s); serving local connections meanwhile", error)
 
     def connection_restored(self) -> None:
         """Fill each history room's gap from its history, then run the ``on_restored`` hooks."""
-        self._lost = False
         logger.warning("rooms: the broker is back; subscriptions restored")
         if self._nursery is not None:
             self._nursery.start_soon(self._after_restore)
