@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: help install run test test-fast check lint typecheck conformance bench clean
 
@@ -16,12 +17,20 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The demo needs only the package and pydantic (its typed messages), not the dev toolchain.
+# editable_mode=compat: a path in a .pth file, built in place (no setuptools warning).
+$(RUN_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[typed]' --config-settings editable_mode=compat
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	@echo "chat: open http://127.0.0.1:8000/?room=lobby&user=ann in a browser (another user: &user=bob)"
 	$(PY) -m wsframework run apps.chat.app:app --port 8000
 
