@@ -17,17 +17,16 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # The demo needs only the package and pydantic (its typed messages), not the dev toolchain.
-# editable_mode=compat: a path in a .pth file, built in place (no setuptools warning).
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[typed]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[typed]'
 	touch $(RUN_STAMP)
 
 run: $(RUN_STAMP)

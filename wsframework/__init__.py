@@ -1,6 +1,10 @@
 """wsframework: WebSockets on Trio and wsproto.
 
 The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``.
+
+PYTEST_DONT_REWRITE: the package's ``pytest11`` entry point (``wsframework.testing.plugin``)
+makes pytest rewrite the asserts of the whole distribution; this marker keeps pytest's helpers
+out of this namespace.
 """
 
 from ._version import __version__

@@ -32,5 +32,5 @@ def test_the_example_test_files_pass(
     chat, rooms = samples()
     pytester.makepyfile(test_chat=chat, test_rooms=rooms)
     pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
-    result = pytester.runpytest_subprocess("-p", "wsframework.testing.plugin")
+    result = pytester.runpytest_subprocess()  # the installed entry point loads the plugin
     result.assert_outcomes(passed=6)

@@ -1,10 +1,11 @@
 """wsframework.testing.plugin: the ``wsframework_client`` fixture, run by pytester in a user's
-test suite (``-p wsframework.testing.plugin``: the entry point is active only once the package
-is installed, which is checked separately from pyproject.toml)."""
+test suite through the installed ``pytest11`` entry point, as a user gets it (``make install``
+reinstalls the package whenever pyproject.toml changes)."""
 
 from __future__ import annotations
 
 import re
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """pytest in a subprocess with the plugin, and pytest-trio in trio mode."""
     pytester.makeini("[pytest]\ntrio_mode = true\n")
-    return pytester.runpytest_subprocess("-p", "wsframework.testing.plugin", *args)
+    return pytester.runpytest_subprocess(*args)
 
 
 def test_the_fixture_runs_a_client_of_the_users_app(pytester: pytest.Pytester) -> None:
@@ -104,3 +105,10 @@ def test_the_entry_point_is_declared() -> None:
     assert section.group(1).strip() == 'wsframework = "wsframework.testing.plugin"'
     module = section.group(1).partition("=")[2].strip().strip('"')
     assert module == wsframework.testing.plugin.__name__
+
+
+def test_the_installed_package_registers_the_plugin() -> None:
+    found = [ep for ep in entry_points(group="pytest11") if ep.name == "wsframework"]
+    assert [ep.value for ep in found] == ["wsframework.testing.plugin"], (
+        "reinstall the package (make install) to register its pytest11 entry point"
+    )
