@@ -50,6 +50,8 @@ logger = logging.getLogger("wsframework.rooms")
 BROKER_ENV = "WSFRAMEWORK_BROKER"
 #: How long a leave may take before the member is left to expire from presence.
 LEAVE_TIMEOUT = 5.0
+#: Room names whose options are remembered (the table starts afresh when it is full).
+RESOLVED_HELD = 4096
 #: Events a membership holds for :meth:`Membership.events` before dropping the oldest.
 EVENTS_HELD = 64
 
@@ -129,6 +131,7 @@ class Rooms:
         self._from_code = broker
         self._from_cli: str | Broker | None = None
         self._patterns: list[tuple[str, RoomOptions]] = [("*", RoomOptions())]
+        self._resolved: dict[str, RoomOptions] = {}  # room name -> options, bounded
         self._broker: Broker | None = None
         self._nursery: trio.Nursery | None = None
         self._local: dict[str, _LocalRoom] = {}
@@ -174,13 +177,18 @@ class Rooms:
         if options is not None and settings:
             raise TypeError("give RoomOptions or keywords, not both")
         self._patterns.append((pattern, options or RoomOptions(**settings)))
+        self._resolved.clear()
 
     def options_for(self, name: str) -> RoomOptions:
-        """The options of room ``name``: those of the last configured pattern matching it."""
-        for pattern, options in reversed(self._patterns):
-            if fnmatch.fnmatchcase(name, pattern):
-                return options
-        return self._patterns[0][1]  # pragma: no cover - "*" matches everything
+        """The options of room ``name``: those of the last configured pattern matching it
+        (matched once per name, not on every publication)."""
+        options = self._resolved.get(name)
+        if options is None:
+            options = next(o for p, o in reversed(self._patterns) if fnmatch.fnmatchcase(name, p))
+            if len(self._resolved) >= RESOLVED_HELD:
+                self._resolved.clear()
+            self._resolved[name] = options
+        return options
 
     def use_broker(self, broker: str | Broker) -> None:
         """Use ``broker`` whatever the environment and the code say (``wsframework run
@@ -293,7 +301,7 @@ class Rooms:
             return
         if data is not None:
             prepared = PreparedMessage(data)
-            for delivery in list(local.members.values()):
+            for delivery in local.members.values():  # sending never joins nor leaves
                 delivery.send(prepared)
 
     def connection_lost(self, error: BaseException) -> None:
