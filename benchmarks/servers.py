@@ -110,24 +110,23 @@ def run_wsframework(host: str, port: int, ready: Ready) -> None:
     _run_trio_websocket_api("wsframework", host, port, ready)
 
 
-def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
-    """The same echo as ``wsframework``, but dispatched through ``App`` (router + middleware
-    chain + request wrapping), served by ``App.serve``."""
-    import trio
-
-    from wsframework import App, ConnectionClosed
-
-    app = App()
+def _add_echo(app: Any) -> None:
+    """An echo on every path not taken by an earlier route."""
+    from wsframework import ConnectionClosed
 
     @app.websocket("/{path:path}")
     async def echo(request):  # type: ignore[no-untyped-def]
         ws = await request.accept()
         try:
             while True:
-                message = await ws.get_message()
-                await ws.send_message(message)
+                await ws.send_message(await ws.get_message())
         except ConnectionClosed:
             pass
+
+
+def _serve_app(app: Any, host: str, port: int, ready: Ready) -> None:
+    """``app.serve`` until killed, reporting the port once it listens."""
+    import trio
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -137,6 +136,17 @@ def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
             ready(server.port)
 
     trio.run(main)
+
+
+def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
+    """The same echo as ``wsframework``, but dispatched through ``App`` (router + middleware
+    chain + request wrapping), served by ``App.serve``."""
+    from wsframework import App
+
+    app = App()
+    _add_echo(app)
+
+    _serve_app(app, host, port, ready)
 
 
 def _wsframework_available() -> bool:
@@ -176,8 +186,6 @@ def run_wsframework_rooms(host: str, port: int, ready: Ready, broker: str | None
     """
     import itertools
     import time
-
-    import trio
 
     from wsframework import App, ConnectionClosed
     from wsframework.rooms import HistoryPolicy
@@ -235,23 +243,9 @@ def run_wsframework_rooms(host: str, port: int, ready: Ready, broker: str | None
         except ConnectionClosed:
             pass
 
-    @app.websocket("/{path:path}")
-    async def echo(request):  # type: ignore[no-untyped-def]
-        ws = await request.accept()
-        try:
-            while True:
-                await ws.send_message(await ws.get_message())
-        except ConnectionClosed:
-            pass
+    _add_echo(app)
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                functools.partial(app.serve, host, port, max_message_size=MAX_MESSAGE)
-            )
-            ready(server.port)
-
-    trio.run(main)
+    _serve_app(app, host, port, ready)
 
 
 # --------------------------------------------------------------------------- #
@@ -375,20 +369,12 @@ def _serve_hypercorn(app: Any, host: str, port: int, ready: Ready) -> None:
 
 def run_wsframework_hypercorn(host: str, port: int, ready: Ready) -> None:
     """The wsframework App (same echo as ``wsframework-app``) as an ASGI app under Hypercorn."""
-    from wsframework import App, ConnectionClosed
+    from wsframework import App
     from wsframework.asgi import ASGIOptions
 
     app = App(asgi_options=ASGIOptions(max_message_size=MAX_MESSAGE))
 
-    @app.websocket("/{path:path}")
-    async def echo(request):  # type: ignore[no-untyped-def]
-        ws = await request.accept()
-        try:
-            while True:
-                message = await ws.get_message()
-                await ws.send_message(message)
-        except ConnectionClosed:
-            pass
+    _add_echo(app)
 
     _serve_hypercorn(app, host, port, ready)
 
