@@ -14,13 +14,21 @@ help:
 	@echo "make conformance  Autobahn testsuite, server and client side"
 	@echo "make bench        benchmarks against the peers"
 
+# The official AsyncAPI JSON Schema the tests validate generated documents against (npm's
+# @asyncapi/specs, pinned by the lock file): needs node and npm.
+ASYNCAPI_SPECS := tests/asyncapi_schema/node_modules/@asyncapi/specs/package.json
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(ASYNCAPI_SPECS): tests/asyncapi_schema/package-lock.json
+	npm ci --prefix tests/asyncapi_schema --ignore-scripts --no-audit --no-fund
+	touch $(ASYNCAPI_SPECS)
+
+install: $(STAMP) $(ASYNCAPI_SPECS)
 
 # The demo needs only the package and pydantic (its typed messages), not the dev toolchain.
 $(RUN_STAMP): pyproject.toml
@@ -33,10 +41,10 @@ run: $(RUN_STAMP)
 	@echo "chat: open http://127.0.0.1:8000/?room=lobby&user=ann in a browser (another user: &user=bob)"
 	$(PY) -m wsframework run apps.chat.app:app --port 8000
 
-test: $(STAMP)
+test: $(STAMP) $(ASYNCAPI_SPECS)
 	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(ASYNCAPI_SPECS)
 	$(PY) -m pytest -q -x
 
 check: lint typecheck
@@ -55,4 +63,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage
+	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage tests/asyncapi_schema/node_modules
