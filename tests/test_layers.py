@@ -77,6 +77,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The framework: App, middleware, typed messages (the only pydantic user).
     "framework": (
         "wsframework.app",
+        "wsframework.asyncapi",
         "wsframework.middleware",
         "wsframework.typed",
         "wsframework.rooms",

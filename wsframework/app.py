@@ -29,6 +29,7 @@ import trio
 
 from ._groups import raise_single
 from .asgi import Receive, Scope, Send, asgi_app
+from .asyncapi import Servers, asyncapi_document
 from .datastructures import State
 from .handling import answer_exception
 from .http import HTTPRequest, Response
@@ -245,6 +246,69 @@ class App:
             NoMatchFound: no route has that name, or the parameters do not fit it.
         """
         return self.router.url_path_for(name, **params)
+
+    # ------------------------------------------------------------------ AsyncAPI
+
+    def asyncapi(
+        self,
+        *,
+        title: str = "wsframework app",
+        version: str = "0.1.0",
+        description: str | None = None,
+        servers: Servers | None = None,
+    ) -> dict[str, Any]:
+        """The AsyncAPI 3.0.0 document of this app's WebSocket routes, as a JSON-able dict.
+
+        Each route is a channel with a ``receive`` and a ``send`` operation; the routes'
+        ``receive=`` / ``send=`` types are its messages, with pydantic's JSON Schemas as
+        payloads; subprotocols and configured rooms are noted (docs/asyncapi.md says what maps
+        to what). ``wsframework asyncapi MODULE:ATTR`` prints it; :meth:`add_asyncapi_route`
+        serves it.
+
+        Args:
+            title: ``info.title``.
+            version: ``info.version``: your API's version.
+            description: ``info.description`` (CommonMark).
+            servers: where the app is served: a ``ws://``/``wss://`` URL, a list of them or a
+                mapping of names to URLs (the app's :attr:`root_path` is their path unless the
+                URL has one).
+
+        Raises:
+            ValueError: a server URL is not ``ws://`` or ``wss://`` with a host.
+            TypeError: a route's message type has no JSON Schema.
+        """
+        return asyncapi_document(
+            self.router.routes,
+            title=title,
+            version=version,
+            description=description,
+            servers=servers,
+            root_path=self.root_path,
+            rooms=self.rooms,
+        )
+
+    def add_asyncapi_route(
+        self, path: str = "/asyncapi.json", *, name: str = "asyncapi", **options: Any
+    ) -> None:
+        """Serve :meth:`asyncapi` as JSON at ``GET path`` (nothing is served unless asked).
+
+        ``options`` are the keywords of :meth:`asyncapi`. The document is made again when the
+        routes have changed since the last request, so routes added later are in it.
+
+        Raises:
+            TypeError, ValueError: as :meth:`asyncapi` for ``options`` (checked now), or as
+                :meth:`http` for ``path`` and ``name``.
+        """
+        cache: list[Any] = [None, self.asyncapi(**options)]
+
+        async def asyncapi(request: HTTPRequest) -> dict[str, Any]:
+            routes = self.router.routes
+            if cache[0] != routes:
+                cache[:] = [routes, self.asyncapi(**options)]
+            document: dict[str, Any] = cache[1]
+            return document
+
+        self.http(path, name=name)(asyncapi)
 
     # ------------------------------------------------------------------ running
 

@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from wsframework import App, HTMLResponse, HTTPRequest, Response
 from wsframework.rooms import HistoryPolicy, Position, Publication, RoomEvent, RoomOptions
@@ -119,6 +119,12 @@ class Presence(BaseModel):
     id: str
 
 
+#: Everything a member receives: the handler sends the welcome, the room the rest (its
+#: ``encode`` and ``announce``). As the route's ``send=`` type it is checked on ``ws.send`` and
+#: shown by ``app.asyncapi()`` (docs/asyncapi.md).
+ServerMessage = Annotated[Welcome | ChatMessage | Presence, Field(discriminator="type")]
+
+
 # ---------------------------------------------------------------------------- the rooms
 
 
@@ -182,8 +188,13 @@ def create_app() -> App:
     async def page(request: HTTPRequest) -> Response:
         return HTMLResponse(PAGE)
 
-    @app.websocket("/chat/{room}", receive=Say, send=Welcome, on_invalid="reply")
-    async def chat(request: TypedRequest[Say, Welcome]) -> None:
+    @app.websocket("/chat/{room}", receive=Say, send=ServerMessage, on_invalid="reply")
+    async def chat(request: TypedRequest[Say, ServerMessage]) -> None:
+        """A member of the room ``room``: ``?user=NAME`` (and ``since=EPOCH:OFFSET`` to recover).
+
+        The server first sends a welcome, then every message said in the room (the member's own
+        included) and the joins and leaves; what the member says is published to the room.
+        """
         name = request.path_params["room"]
         user = (request.query_params.get("user") or "").strip()
         since, problem = check_query(name, user, request.query_params.get("since"))

@@ -46,6 +46,11 @@ app = App()
 
 @app.websocket("/rpc", receive=Call, send=Result, on_invalid="reply")
 async def rpc(request: TypedRequest[Call, Result]) -> None:
+    """Remote calls: each ``add`` or ``echo`` call is answered with its result.
+
+    A call carries an ``id``, which its result repeats; an invalid call is answered with an
+    error and the connection goes on.
+    """
     ws = await request.accept()  # a TypedConnection[Call, Result]
     async for call in ws:  # Add | Echo, validated
         if isinstance(call, Add):

@@ -1,4 +1,4 @@
-"""The command line through real subprocesses: ``python -m wsframework run|routes``.
+"""The command line through real subprocesses: ``python -m wsframework run|routes|asyncapi``.
 
 Every server listens on ``--port 0`` (or a Unix socket) and the test reads the real address
 from the startup line. Clients are the ``websockets`` package's sync client. Waits are bounded:
@@ -178,6 +178,17 @@ def test_routes_table(env: dict[str, str]) -> None:
             *("receive=Add", "|", "Echo", "send=Result", "on_invalid=reply"),
         ]
     )
+
+
+def test_asyncapi_document(env: dict[str, str], tmp_path: Path) -> None:
+    output = tmp_path / "rpc.json"
+    result = cli(env, "asyncapi", "apps.rpc.app:app", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    document = json.loads(output.read_text(encoding="utf-8"))
+    assert (document["asyncapi"], list(document["channels"])) == ("3.0.0", ["rpc"])
+    printed = cli(env, "asyncapi", "apps.rpc.app:app")
+    assert json.loads(printed.stdout) == document
 
 
 def test_routes_json(env: dict[str, str]) -> None:

@@ -1,11 +1,11 @@
-"""The command line: ``wsframework run MODULE:ATTR`` and ``wsframework routes MODULE:ATTR``.
+"""The command line: ``wsframework run``, ``routes`` and ``asyncapi`` (each takes MODULE:ATTR).
 
 ``run`` serves an :class:`~wsframework.App` on our own Trio server; SIGINT/SIGTERM drain it
 gracefully (see docs/cli.md). With ``--workers N`` or ``--reload`` a supervisor process binds
 the listening socket once and runs the app in child processes that inherit it; it restarts a
 child that dies (``--workers``) or restarts them all when a source file changes (``--reload``).
 
-``routes`` prints the app's route table.
+``routes`` prints the app's route table, ``asyncapi`` its AsyncAPI document.
 
 The parts: :mod:`.loading` (importing the app, the ``routes`` command), :mod:`.config` (the
 settings of ``run``, logging, the listening socket), :mod:`.serve` (one process serving and
@@ -26,6 +26,7 @@ import trio
 
 from .._version import __version__
 from ..rooms import BROKER_ENV, MemoryBroker, Rooms
+from . import asyncapi as _asyncapi
 
 # ``X as X`` marks a re-export: every public name of the former single-module cli.py is still
 # importable from wsframework.cli.
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--app-dir", default=".", help="put first on sys.path (.)")
     routes.add_argument("--json", action="store_true", help="print JSON instead of a table")
     routes.set_defaults(handler=_cmd_routes)
+    _asyncapi.add_parser(commands)
     return parser
 
 

@@ -179,6 +179,11 @@ class Rooms:
         self._patterns.append((pattern, options or RoomOptions(**settings)))
         self._resolved.clear()
 
+    @property
+    def patterns(self) -> tuple[tuple[str, RoomOptions], ...]:
+        """``(pattern, options)`` as configured, the default ``("*", RoomOptions())`` first."""
+        return tuple(self._patterns)
+
     def options_for(self, name: str) -> RoomOptions:
         """The options of room ``name``: those of the last configured pattern matching it
         (matched once per name, not on every publication)."""
