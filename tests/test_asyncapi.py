@@ -111,7 +111,7 @@ def test_a_discriminated_union_is_one_message_per_model() -> None:
         "#/channels/rpc/messages/Add",
         "#/channels/rpc/messages/Echo",
     ]
-    assert "exactly one of `Add`, `Echo`, told apart by `type`" in receive["description"]
+    assert "one of `Add`, `Echo`; its `type` tells which." in receive["description"]
     assert "answered with the `invalid-message` reply" in receive["description"]
     assert send["action"] == "send"
     assert refs(send["messages"]) == [
@@ -266,6 +266,23 @@ def test_a_model_shared_by_routes_and_directions_is_one_message() -> None:
     assert refs(a["b.receive"]["messages"]) == ["#/channels/b/messages/Subscribe"]
     # b declares no send= type: what it sends is raw
     assert refs(a["b.send"]["messages"])[0] == "#/channels/b/messages/raw-text"
+
+
+def test_a_union_without_discriminator_is_one_message_per_model_too() -> None:
+    app = App()
+    app.websocket("/c", receive=Subscribe | Publish)(handler)
+    receive = valid(app.asyncapi())["operations"]["handler.receive"]
+    assert refs(receive["messages"]) == [
+        "#/channels/handler/messages/Subscribe",
+        "#/channels/handler/messages/Publish",
+    ]
+    assert receive["description"].startswith("Each message is one of `Subscribe`, `Publish`. ")
+
+
+def test_each_document_is_a_fresh_object() -> None:
+    first = echo_app.asyncapi()
+    first["components"]["messages"]["raw-text"]["summary"] = "changed"
+    assert echo_app.asyncapi()["components"]["messages"]["raw-text"]["summary"] != "changed"
 
 
 def test_models_with_the_same_name_are_told_apart() -> None:

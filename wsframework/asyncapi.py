@@ -14,7 +14,7 @@ What maps to what (docs/asyncapi.md has the whole story):
 * a route's ``receive=`` / ``send=`` types become **messages** whose payloads are pydantic's
   JSON Schemas, in ``components.schemas`` (nested models, pydantic's ``$defs``, are lifted there
   too, so every ``$ref`` is ``#/components/schemas/<Model>``); a union of models is one message
-  per member (the operation lists them all: exactly one of them matches each message); any
+  per member (the operation lists them all: each message matches one of them); any
   other type is one message with the type's schema as payload;
 * a side without a type gets the ``raw-text`` and ``raw-binary`` messages, which have no
   payload schema; ``on_invalid="reply"`` adds the ``invalid-message`` error reply to the
@@ -29,6 +29,7 @@ when a route has a message type.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -388,10 +389,13 @@ class _Builder:
                     self.messages.setdefault(name, self._model_message(name))
                     side.messages.append(name)
                 discriminator = schema.get("discriminator", {}).get("propertyName")
-                if len(names) > 1:
-                    told = f", told apart by `{discriminator}`" if discriminator else ""
-                    listed = ", ".join(f"`{n}`" for n in names)
-                    side.notes.append(f"Each message is exactly one of {listed}{told}.")
+                listed = ", ".join(f"`{n}`" for n in names)
+                if discriminator:
+                    side.notes.append(
+                        f"Each message is one of {listed}; its `{discriminator}` tells which."
+                    )
+                elif len(names) > 1:
+                    side.notes.append(f"Each message is one of {listed}.")
             else:
                 name = _key(f"{side.channel}-{action}", self.messages)
                 self.messages[name] = {
@@ -418,7 +422,7 @@ class _Builder:
         if side.type is None:
             side.messages.extend((RAW_TEXT, RAW_BINARY))
         elif side.action == "receive":
-            side.notes.append(_ON_INVALID[getattr(contract, "on_invalid", "close")])
+            side.notes.append(_ON_INVALID.get(str(getattr(contract, "on_invalid", "")), ""))
         if side.action == "send" and side.type is not None:
             side.notes.append(
                 "Messages sent around the `send=` type (with `send_message`, or a room's "
@@ -428,8 +432,8 @@ class _Builder:
         if side.action == "send" and replies and getattr(contract, "receive", None) is not None:
             side.messages.append(INVALID_REPLY)
         for name in side.messages:
-            if name in _BUILTIN_MESSAGES:
-                self.messages.setdefault(name, _BUILTIN_MESSAGES[name])
+            if name in _BUILTIN_MESSAGES and name not in self.messages:
+                self.messages[name] = copy.deepcopy(_BUILTIN_MESSAGES[name])
         channel_messages = self.channels[side.channel]["messages"]
         for name in side.messages:
             channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
@@ -446,8 +450,8 @@ class _Builder:
             side.notes.insert(
                 0, f"The route declares no `{side.action}=` type: any text or binary message."
             )
-        if side.notes:
-            operation["description"] = " ".join(side.notes)
+        if any(side.notes):
+            operation["description"] = " ".join(note for note in side.notes if note)
         operation["messages"] = [
             {"$ref": f"#/channels/{side.channel}/messages/{name}"} for name in side.messages
         ]
