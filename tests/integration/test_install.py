@@ -4,7 +4,7 @@ with the C source and ``py.typed`` and a wheel from it, without warnings; that w
 registers its pytest plugin and type-checks a user's app with ``mypy --strict``; a build without
 the C speedup installs and masks in Python; ``make run`` installs the package and pydantic only.
 
-About 25 s on a 2-core machine, most of it the cold ``mypy --strict`` run (see
+About 15 s on a 2-core machine: three builds, three virtualenvs and two mypy runs (see
 ``install_helpers`` for how the fresh virtualenv gets its dependencies offline).
 """
 
