@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: help install run test test-fast check lint typecheck conformance bench clean
+.PHONY: help install run test test-fast check lint typecheck conformance bench dist clean
 
 help:
 	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
@@ -13,6 +13,7 @@ help:
 	@echo "make check        ruff + mypy --strict"
 	@echo "make conformance  Autobahn testsuite, server and client side"
 	@echo "make bench        benchmarks against the peers"
+	@echo "make dist         sdist and wheel into dist/ (to pip install elsewhere; docs/install.md)"
 
 # The official AsyncAPI JSON Schema the tests validate generated documents against (npm's
 # @asyncapi/specs, pinned by the lock file): needs node and npm.
@@ -62,5 +63,12 @@ conformance: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# The sdist, and a wheel built from it. The wheel carries the C speedup compiled for this Python
+# and platform; WSFRAMEWORK_NO_EXTENSIONS=1 make dist builds a pure-Python one for any.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --quiet --outdir dist .
+	@ls dist
+
 clean:
-	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage tests/asyncapi_schema/node_modules
+	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage dist build tests/asyncapi_schema/node_modules
