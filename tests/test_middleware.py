@@ -17,12 +17,13 @@ import trio.testing
 from wsframework import (
     App,
     ConnectionClosed,
-    ConnectionRejected,
     HTTPRequest,
     WebSocketRequest,
 )
 from wsframework.middleware import AccessLog, OriginAllowlist, TokenAuth
 from wsframework.testing import TestClient
+
+from .app_helpers import handshake, refusal, rejection
 
 
 def accepting_app(*middleware: Any) -> tuple[App, list[WebSocketRequest]]:
@@ -36,22 +37,6 @@ def accepting_app(*middleware: Any) -> tuple[App, list[WebSocketRequest]]:
         await request.accept()
 
     return app, seen
-
-
-async def handshake(client: TestClient, target: str, **options: Any) -> tuple[int, bytes]:
-    """``(101, b"")`` for an accepted handshake, else the refusal's status and body."""
-    try:
-        async with client.websocket(target, **options):
-            return 101, b""
-    except ConnectionRejected as refused:
-        return refused.status_code, refused.body or b""
-
-
-async def rejection(client: TestClient, target: str, **options: Any) -> tuple[int, bytes]:
-    """Status and body of a refused handshake."""
-    status, body = await handshake(client, target, **options)
-    assert status != 101, f"{target} was accepted"
-    return status, body
 
 
 # --- OriginAllowlist --------------------------------------------------------------------------
@@ -134,11 +119,9 @@ async def test_token_auth() -> None:
         await request.accept()
 
     async with TestClient(app) as client:
-        with pytest.raises(ConnectionRejected) as refused:
-            async with client.websocket("/"):
-                pass
-        assert refused.value.status_code == 401
-        assert (b"www-authenticate", b"Bearer") in refused.value.headers
+        refused = await refusal(client, "/")
+        assert refused.status_code == 401
+        assert (b"www-authenticate", b"Bearer") in refused.headers
         assert (await handshake(client, "/?token=wrong"))[0] == 403
         assert (await handshake(client, "/?token=secret"))[0] == 101
         auth = {"authorization": "Bearer secret"}

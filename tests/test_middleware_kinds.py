@@ -16,8 +16,9 @@ import pytest
 from wsframework import App, BaseRequest, CallNext, HTTPRequest, WebSocketRequest
 from wsframework.testing import TestClient
 
+from .app_helpers import handshake
 from .mypy_helpers import mypy_strict
-from .test_middleware import handshake, rejection
+from .test_middleware import rejection
 
 # --- which requests a middleware runs for ------------------------------------------------------
 
