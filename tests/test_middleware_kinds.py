@@ -23,15 +23,9 @@ from .test_middleware import rejection
 # --- which requests a middleware runs for ------------------------------------------------------
 
 
-def both_kinds_app(seen: list[str], **add: Any) -> App:
-    """``/ws`` and ``/page``, with a middleware that records the kind of each request."""
+def routes_app() -> App:
+    """An App with a WebSocket route, ``/ws``, and a plain HTTP one, ``/page``."""
     app = App()
-
-    async def record(request: BaseRequest, call_next: CallNext) -> None:
-        seen.append(type(request).__name__)
-        await call_next(request)
-
-    app.add_middleware(record, **add)
 
     @app.websocket("/ws")
     async def ws(request: WebSocketRequest) -> None:
@@ -41,6 +35,18 @@ def both_kinds_app(seen: list[str], **add: Any) -> App:
     async def page(request: HTTPRequest) -> str:
         return "page"
 
+    return app
+
+
+def both_kinds_app(seen: list[str], **add: Any) -> App:
+    """:func:`routes_app` with a middleware that records the kind of each request."""
+    app = routes_app()
+
+    async def record(request: BaseRequest, call_next: CallNext) -> None:
+        seen.append(type(request).__name__)
+        await call_next(request)
+
+    app.add_middleware(record, **add)
     return app
 
 
@@ -64,7 +70,7 @@ async def test_a_middleware_runs_for_both_kinds_unless_restricted(
 
 
 async def test_the_decorator_takes_the_same_restriction() -> None:
-    app = App()
+    app = routes_app()
     seen: list[str] = []
 
     @app.middleware
@@ -81,14 +87,6 @@ async def test_the_decorator_takes_the_same_restriction() -> None:
     async def ws_only(request: WebSocketRequest, call_next: CallNext[WebSocketRequest]) -> None:
         seen.append(f"websocket {request.proposed_subprotocols}")
         await call_next(request)
-
-    @app.websocket("/ws")
-    async def ws(request: WebSocketRequest) -> None:
-        await request.accept()
-
-    @app.http("/page")
-    async def page(request: HTTPRequest) -> str:
-        return "page"
 
     async with TestClient(app) as client:
         assert await handshake(client, "/ws", subprotocols=["v1"]) == (101, b"")
