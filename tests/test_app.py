@@ -1,4 +1,5 @@
-"""The App over the native transport, socket-less: scripted wsproto/h11 clients.
+"""The App over the native transport, socket-less: through the test client (real frames and
+HTTP/1.1 over memory streams).
 
 Exception handlers and unhandled errors are in ``test_app_exception_handlers.py``.
 """
@@ -14,23 +15,17 @@ import pytest
 import trio
 import trio.testing
 from pydantic import BaseModel
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    RejectConnection,
-    RejectData,
-    TextMessage,
-)
 
-from wsframework import App, ConnectionClosed, WebSocketRequest
+from wsframework import App, BaseRequest, CallNext, ConnectionClosed, WebSocketRequest
 from wsframework.http import HTTPRequest, Response
 from wsframework.options import ServerOptions
 from wsframework.routing import Route
+from wsframework.testing import TestClient
 
-from .app_helpers import header, http, open_ws
+from .app_helpers import closing, handshake, refusal
 
 
-async def test_echo_route_with_typed_path_params(nursery: trio.Nursery) -> None:
+async def test_echo_route_with_typed_path_params() -> None:
     app = App()
     seen: dict[str, Any] = {}
 
@@ -42,14 +37,14 @@ async def test_echo_route_with_typed_path_params(nursery: trio.Nursery) -> None:
         async for message in ws:
             await ws.send_message(message)
 
-    peer, event = await open_ws(nursery, app, "/rooms/lobby/7")
-    assert isinstance(event, AcceptConnection)
-    await peer.send(TextMessage(data="hi"))
-    assert (await peer.expect(TextMessage)).data == "hi"
+    async with TestClient(app) as client, client.websocket("/rooms/lobby/7") as ws:
+        await ws.send_message("hi")
+        with trio.fail_after(5):
+            assert await ws.get_message() == "hi"
     assert seen == {"room": "lobby", "user_id": 7, "app": app}
 
 
-async def test_request_facts(nursery: trio.Nursery) -> None:
+async def test_request_facts() -> None:
     app = App()
     facts: dict[str, Any] = {}
 
@@ -66,14 +61,10 @@ async def test_request_facts(nursery: trio.Nursery) -> None:
         await request.accept()
 
     uid = "12345678-1234-5678-1234-567812345678"
-    peer, event = await open_ws(
-        nursery,
-        app,
-        f"/items/{uid}?tag=a&tag=b",
-        extra_headers=[(b"Origin", b"https://example.com"), (b"Cookie", b"sid=abc; theme=dark")],
-    )
-    assert isinstance(event, AcceptConnection)
-    await peer.expect(CloseConnection)
+    async with TestClient(app, base_url="http://example.com") as client:
+        headers = [("Origin", "https://example.com"), ("Cookie", "sid=abc; theme=dark")]
+        closed = await closing(client, f"/items/{uid}?tag=a&tag=b", headers=headers)
+    assert closed.code == 1000  # the handler returned after accept()
     assert facts["id"] == UUID(uid)
     assert facts["tags"] == ["a", "b"]
     assert facts["origin"] == "https://example.com"
@@ -83,36 +74,35 @@ async def test_request_facts(nursery: trio.Nursery) -> None:
     assert facts["client"] is None  # memory streams have no address
 
 
-async def test_unknown_path_is_404(nursery: trio.Nursery) -> None:
+async def test_unknown_path_is_404() -> None:
     app = App()
-    _, event = await open_ws(nursery, app, "/nowhere")
-    assert isinstance(event, RejectConnection)
-    assert event.status_code == 404
+    async with TestClient(app) as client:
+        assert await handshake(client, "/nowhere") == (404, b"Not Found\n")
 
 
-async def test_websocket_route_hit_by_plain_http_is_426(nursery: trio.Nursery) -> None:
+async def test_websocket_route_hit_by_plain_http_is_426() -> None:
     app = App()
 
     @app.websocket("/ws")
     async def ws(request: WebSocketRequest) -> None:
         await request.accept()
 
-    response, body = await http(nursery, app, "GET", "/ws")
+    async with TestClient(app) as client:
+        response = await client.get("/ws")
     assert response.status_code == 426
-    assert header(response, b"upgrade") == b"websocket"
-    assert b"WebSocket" in body
+    assert response.headers["upgrade"] == "websocket"
+    assert "WebSocket" in response.text
 
 
-async def test_http_route_hit_by_websocket_is_404(nursery: trio.Nursery) -> None:
+async def test_http_route_hit_by_websocket_is_404() -> None:
     app = App()
 
     @app.http("/health")
     async def health(request: HTTPRequest) -> str:
         return "ok"
 
-    _, event = await open_ws(nursery, app, "/health")
-    assert isinstance(event, RejectConnection)
-    assert event.status_code == 404
+    async with TestClient(app) as client:
+        assert (await handshake(client, "/health"))[0] == 404
 
 
 @pytest.mark.parametrize(
@@ -120,7 +110,7 @@ async def test_http_route_hit_by_websocket_is_404(nursery: trio.Nursery) -> None
     [(["chat.v1", "chat.v2"], "chat.v2"), (["chat.v1"], "chat.v1"), ([], None), (["x"], None)],
 )
 async def test_subprotocol_selection_by_server_preference(
-    nursery: trio.Nursery, offered: list[str], chosen: str | None
+    offered: list[str], chosen: str | None
 ) -> None:
     app = App()
 
@@ -129,13 +119,13 @@ async def test_subprotocol_selection_by_server_preference(
         ws = await request.accept()
         await ws.send_message(str(ws.subprotocol))
 
-    peer, event = await open_ws(nursery, app, "/chat", subprotocols=offered)
-    assert isinstance(event, AcceptConnection)
-    assert event.subprotocol == chosen
-    assert (await peer.expect(TextMessage)).data == str(chosen)
+    async with TestClient(app) as client, client.websocket("/chat", subprotocols=offered) as ws:
+        assert ws.subprotocol == chosen
+        with trio.fail_after(5):
+            assert await ws.get_message() == str(chosen)
 
 
-async def test_subprotocol_required_refuses_with_400_naming_them(nursery: trio.Nursery) -> None:
+async def test_subprotocol_required_refuses_with_400_naming_them() -> None:
     app = App()
     called = []
 
@@ -143,17 +133,16 @@ async def test_subprotocol_required_refuses_with_400_naming_them(nursery: trio.N
     async def chat(request: WebSocketRequest) -> None:
         called.append(1)
 
-    peer, event = await open_ws(nursery, app, "/chat", subprotocols=["other"])
-    assert isinstance(event, RejectConnection)
-    assert event.status_code == 400
-    body = await peer.expect(RejectData)
-    assert b"chat.v2, chat.v1" in body.data
+    async with TestClient(app) as client:
+        status, body = await handshake(client, "/chat", subprotocols=["other"])
+    assert status == 400
+    assert b"chat.v2, chat.v1" in body
     assert called == []
     with pytest.raises(ValueError, match="needs a list"):
         app.websocket("/x", subprotocol_required=True)
 
 
-async def test_accepting_unoffered_subprotocol_is_a_value_error(nursery: trio.Nursery) -> None:
+async def test_accepting_unoffered_subprotocol_is_a_value_error() -> None:
     app = App()
     errors: list[str] = []
 
@@ -165,23 +154,23 @@ async def test_accepting_unoffered_subprotocol_is_a_value_error(nursery: trio.Nu
             errors.append(str(exc))
             await request.accept()
 
-    _, event = await open_ws(nursery, app, "/chat", subprotocols=["chat.v1"])
-    assert isinstance(event, AcceptConnection)
+    async with TestClient(app) as client, client.websocket("/chat", subprotocols=["chat.v1"]) as ws:
+        assert ws.subprotocol == "chat.v1"
     assert "not offered" in errors[0]
 
 
-async def test_middleware_order_state_and_wrapping(nursery: trio.Nursery) -> None:
+async def test_middleware_order_state_and_wrapping() -> None:
     order: list[str] = []
     app = App()
 
     @app.middleware
-    async def outer(request: WebSocketRequest, call_next: Any) -> None:
+    async def outer(request: BaseRequest, call_next: CallNext) -> None:
         order.append("outer in")
         request.state.user = "alice"
         await call_next(request)
         order.append("outer out")
 
-    async def inner(request: WebSocketRequest, call_next: Any) -> None:
+    async def inner(request: BaseRequest, call_next: CallNext) -> None:
         order.append("inner in")
         await call_next(request)
         order.append("inner out")
@@ -194,36 +183,33 @@ async def test_middleware_order_state_and_wrapping(nursery: trio.Nursery) -> Non
         ws = await request.accept()
         await ws.aclose()
 
-    peer, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, AcceptConnection)
-    close = await peer.expect(CloseConnection)
-    await peer.send(close.response())
-    await peer.read_until_eof()
-    await trio.testing.wait_all_tasks_blocked()
+    async with TestClient(app) as client:
+        assert (await closing(client, "/")).code == 1000
+        await trio.testing.wait_all_tasks_blocked()
     assert order == ["outer in", "inner in", "handler alice", "inner out", "outer out"]
 
 
-async def test_middleware_can_reject(nursery: trio.Nursery) -> None:
+async def test_middleware_can_reject() -> None:
     app = App()
     called = []
 
     @app.middleware
-    async def deny(request: WebSocketRequest, call_next: Any) -> None:
+    async def deny(request: BaseRequest, call_next: CallNext) -> None:
         await request.reject(401, extra_headers=[(b"x-why", b"no")], body=b"who are you")
 
     @app.websocket("/")
     async def handler(request: WebSocketRequest) -> None:
         called.append(1)
 
-    peer, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection)
-    assert event.status_code == 401
-    assert (b"x-why", b"no") in event.headers
-    assert (await peer.expect(RejectData)).data == b"who are you"
+    async with TestClient(app) as client:
+        refused = await refusal(client, "/")
+    assert refused.status_code == 401
+    assert (b"x-why", b"no") in refused.headers
+    assert refused.body == b"who are you"
     assert called == []
 
 
-async def test_http_routes(nursery: trio.Nursery) -> None:
+async def test_http_routes() -> None:
     app = App()
 
     @app.http("/text")
@@ -250,29 +236,28 @@ async def test_http_routes(nursery: trio.Nursery) -> None:
     async def boom(request: HTTPRequest) -> str:
         raise RuntimeError("http boom")
 
-    response, body = await http(nursery, app, "GET", "/text")
-    assert (response.status_code, body) == (200, b"hello")
-    assert header(response, b"content-type") == b"text/plain; charset=utf-8"
-    response, body = await http(nursery, app, "GET", "/json/3?q=x")
-    assert (response.status_code, body) == (200, b'{"n":3,"q":"x"}')
-    assert header(response, b"content-type") == b"application/json"
-    response, body = await http(nursery, app, "GET", "/bytes")
-    assert body == b"\x00\x01"
-    response, body = await http(nursery, app, "POST", "/empty", b'{"a": 1}')
-    assert (response.status_code, body) == (204, b"")
-    response, body = await http(nursery, app, "GET", "/custom")
-    assert (response.status_code, body) == (418, b"teapot")
-    assert header(response, b"x-kind") == b"tea"
-    response, body = await http(nursery, app, "HEAD", "/text")
-    assert response.status_code == 200 and body == b""
-    assert header(response, b"content-length") == b"5"
-    response, _ = await http(nursery, app, "GET", "/empty")
-    assert response.status_code == 405
-    assert header(response, b"allow") == b"POST"
-    response, _ = await http(nursery, app, "GET", "/missing")
-    assert response.status_code == 404
-    response, _ = await http(nursery, app, "GET", "/boom")
-    assert response.status_code == 500
+    async with TestClient(app) as client:
+        response = await client.get("/text")
+        assert (response.status_code, response.content) == (200, b"hello")
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        response = await client.get("/json/3?q=x")
+        assert (response.status_code, response.content) == (200, b'{"n":3,"q":"x"}')
+        assert response.headers["content-type"] == "application/json"
+        response = await client.get("/bytes")
+        assert response.content == b"\x00\x01"
+        response = await client.post("/empty", content=b'{"a": 1}')
+        assert (response.status_code, response.content) == (204, b"")
+        response = await client.get("/custom")
+        assert (response.status_code, response.content) == (418, b"teapot")
+        assert response.headers["x-kind"] == "tea"
+        response = await client.request("HEAD", "/text")
+        assert response.status_code == 200 and response.content == b""
+        assert response.headers["content-length"] == "5"
+        response = await client.get("/empty")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+        assert (await client.get("/missing")).status_code == 404
+        assert (await client.get("/boom")).status_code == 500
 
 
 async def test_url_path_for() -> None:
@@ -342,7 +327,7 @@ class Event(BaseModel):
     text: str
 
 
-async def test_typed_route_contract(nursery: trio.Nursery) -> None:
+async def test_typed_route_contract() -> None:
     app = App()
     got: list[BaseModel] = []
 
@@ -355,19 +340,20 @@ async def test_typed_route_contract(nursery: trio.Nursery) -> None:
             with pytest.raises(TypeError):
                 await ws.send({"text": "not a model"})
 
-    peer, _ = await open_ws(nursery, app, "/rpc")
-    await peer.send(TextMessage(data='{"type": "join", "room": "a"}'))
-    assert (await peer.expect(TextMessage)).data == '{"text":"Join"}'
-    await peer.send(TextMessage(data='{"type": "shout"}'))
-    assert '"invalid_message"' in (await peer.expect(TextMessage)).data
-    await peer.send(TextMessage(data='{"type": "say", "text": "hi"}'))
-    assert (await peer.expect(TextMessage)).data == '{"text":"Say"}'
-    await peer.send(CloseConnection(code=1000))
-    await peer.expect(CloseConnection)
+    async with TestClient(app) as client, client.websocket("/rpc") as ws:
+        with trio.fail_after(5):
+            await ws.send_message('{"type": "join", "room": "a"}')
+            assert await ws.get_message() == '{"text":"Join"}'
+            await ws.send_message('{"type": "shout"}')
+            reply = await ws.get_message()
+            assert isinstance(reply, str) and '"invalid_message"' in reply
+            await ws.send_message('{"type": "say", "text": "hi"}')
+            assert await ws.get_message() == '{"text":"Say"}'
+    assert ws.closed is not None and ws.closed.code == 1000
     assert got == [Join(type="join", room="a"), Say(type="say", text="hi")]
 
 
-async def test_typed_route_default_policy_closes_1007(nursery: trio.Nursery) -> None:
+async def test_typed_route_default_policy_closes_1007() -> None:
     app = App()
     raised: list[ConnectionClosed] = []
     done = trio.Event()
@@ -382,13 +368,13 @@ async def test_typed_route_default_policy_closes_1007(nursery: trio.Nursery) -> 
             raised.append(exc)
         done.set()
 
-    peer, _ = await open_ws(nursery, app, "/rpc")
-    await peer.send(TextMessage(data="{}"))
-    close = await peer.expect(CloseConnection)
-    assert close.code == 1007
-    await peer.send(close.response())
-    with trio.fail_after(5):
-        await done.wait()
+    async with TestClient(app) as client, client.websocket("/rpc") as ws:
+        await ws.send_message("{}")
+        with trio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+            await ws.get_message()
+        assert closed.value.reason is not None and closed.value.reason.code == 1007
+        with trio.fail_after(5):
+            await done.wait()
     assert raised and raised[0].reason is not None and raised[0].reason.code == 1007
 
 
@@ -411,7 +397,7 @@ def test_route_path_strips_the_mount_prefix(
     assert app.route_path(request) == routed
 
 
-async def test_app_root_path_on_our_own_server(nursery: trio.Nursery) -> None:
+async def test_app_root_path_on_our_own_server() -> None:
     app = App(root_path="/api")
 
     @app.websocket("/echo")
@@ -422,14 +408,14 @@ async def test_app_root_path_on_our_own_server(nursery: trio.Nursery) -> None:
     async def health(request: HTTPRequest) -> str:
         return "ok"
 
-    _, event = await open_ws(nursery, app, "/api/echo")
-    assert isinstance(event, AcceptConnection)
-    response, body = await http(nursery, app, "GET", "/api/health")
-    assert (response.status_code, body) == (200, b"ok")
+    async with TestClient(app) as client:
+        assert await handshake(client, "/api/echo") == (101, b"")
+        response = await client.get("/api/health")
+    assert (response.status_code, response.content) == (200, b"ok")
 
 
 async def test_plain_route_added_by_hand_is_a_logged_500(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
 
@@ -437,8 +423,8 @@ async def test_plain_route_added_by_hand_is_a_logged_500(
         await request.accept()
 
     app.router.add(Route("/raw", handler))
-    _, event = await open_ws(nursery, app, "/raw")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
+    async with TestClient(app) as client:
+        assert (await handshake(client, "/raw"))[0] == 500
     assert "route '/raw' is a plain Route: add WebSocket routes with" in caplog.text
 
 

@@ -1,5 +1,5 @@
 """The App's exception handlers and unhandled errors, before and after accept(), over the
-native transport, socket-less: scripted wsproto clients."""
+native transport, socket-less: through the test client."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import logging
 from typing import Any
 
 import pytest
-import trio
-from wsproto.events import AcceptConnection, CloseConnection, RejectConnection, RejectData
 
 from wsframework import App, WebSocketRequest
 from wsframework.http import Response
+from wsframework.testing import TestClient
 
-from .app_helpers import open_ws
+from .app_helpers import closing, refusal, rejection
 from .sample_apps import forbidding_app
 
 
-async def test_exception_handler_maps_to_close_code(nursery: trio.Nursery) -> None:
+async def test_exception_handler_maps_to_close_code() -> None:
     class Forbidden(Exception):
         pass
 
@@ -32,12 +31,12 @@ async def test_exception_handler_maps_to_close_code(nursery: trio.Nursery) -> No
         await request.accept()
         raise Forbidden("room is private")
 
-    peer, _ = await open_ws(nursery, app, "/")
-    close = await peer.expect(CloseConnection)
+    async with TestClient(app) as client:
+        close = await closing(client, "/")
     assert (close.code, close.reason) == (4403, "forbidden: room is private")
 
 
-async def test_exception_handler_before_accept_gives_status(nursery: trio.Nursery) -> None:
+async def test_exception_handler_before_accept_gives_status() -> None:
     app = App()
 
     @app.exception_handler(LookupError)
@@ -48,12 +47,12 @@ async def test_exception_handler_before_accept_gives_status(nursery: trio.Nurser
     async def handler(request: WebSocketRequest) -> None:
         raise KeyError("no such room")
 
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 404
+    async with TestClient(app) as client:
+        assert (await rejection(client, "/"))[0] == 404
 
 
 async def test_unhandled_errors_close_1011_or_500(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
 
@@ -66,20 +65,18 @@ async def test_unhandled_errors_close_1011_or_500(
     async def before(request: WebSocketRequest) -> None:
         raise RuntimeError("before accept")
 
-    peer, _ = await open_ws(nursery, app, "/after")
-    assert (await peer.expect(CloseConnection)).code == 1011
-    _, event = await open_ws(nursery, app, "/before")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
+    async with TestClient(app) as client:
+        assert (await closing(client, "/after")).code == 1011
+        assert (await rejection(client, "/before"))[0] == 500
     assert "after accept" in caplog.text and "before accept" in caplog.text
 
 
 async def test_docs_exception_handler_before_accept_is_http_403(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="wsframework")
-    peer, event = await open_ws(nursery, forbidding_app(), "/before")
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    assert (await peer.expect(RejectData)).data == b"forbidden\n"
+    async with TestClient(forbidding_app()) as client:
+        assert await rejection(client, "/before") == (403, b"forbidden\n")
     assert (
         "PermissionError on /before before accept(): answered HTTP 403 "
         "(exception handler forbidding_app.<locals>.forbidden)" in caplog.text
@@ -88,17 +85,16 @@ async def test_docs_exception_handler_before_accept_is_http_403(
 
 
 async def test_docs_exception_handler_after_accept_closes_4403(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="wsframework")
-    peer, event = await open_ws(nursery, forbidding_app(), "/after")
-    assert isinstance(event, AcceptConnection)
-    close = await peer.expect(CloseConnection)
+    async with TestClient(forbidding_app()) as client:
+        close = await closing(client, "/after")  # accepted, then closed
     assert (close.code, close.reason) == (4403, "forbidden")
     assert "PermissionError on /after: closing with 4403 'forbidden'" in caplog.text
 
 
-async def test_exception_handler_can_answer_each_side_its_own_way(nursery: trio.Nursery) -> None:
+async def test_exception_handler_can_answer_each_side_its_own_way() -> None:
     app = App()
 
     @app.exception_handler(LookupError)
@@ -114,18 +110,17 @@ async def test_exception_handler_can_answer_each_side_its_own_way(nursery: trio.
         await request.accept()
         raise LookupError("closed meanwhile")
 
-    peer, event = await open_ws(nursery, app, "/rooms/gone")
-    assert isinstance(event, RejectConnection) and event.status_code == 404
-    assert (b"x-hint", b"try /rooms") in event.headers
-    assert (await peer.expect(RejectData)).data == b"no room gone\n"
-    peer, event = await open_ws(nursery, app, "/rooms/open")
-    assert isinstance(event, AcceptConnection)
-    close = await peer.expect(CloseConnection)
+    async with TestClient(app) as client:
+        refused = await refusal(client, "/rooms/gone")
+        assert refused.status_code == 404
+        assert (b"x-hint", b"try /rooms") in refused.headers
+        assert refused.body == b"no room gone\n"
+        close = await closing(client, "/rooms/open")
     assert (close.code, close.reason) == (4004, "room closed")
 
 
 async def test_close_code_without_http_form_before_accept_is_a_logged_500(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
 
@@ -137,9 +132,8 @@ async def test_close_code_without_http_form_before_accept_is_a_logged_500(
     async def handler(request: WebSocketRequest) -> None:
         raise PermissionError("no")
 
-    peer, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
-    assert (await peer.expect(RejectData)).data == b"Internal Server Error\n"
+    async with TestClient(app) as client:
+        assert await rejection(client, "/") == (500, b"Internal Server Error\n")
     record = next(r for r in caplog.records if r.levelno == logging.ERROR)
     assert record.getMessage().startswith(
         "PermissionError on / before accept(): exception handler "
@@ -150,7 +144,7 @@ async def test_close_code_without_http_form_before_accept_is_a_logged_500(
 
 
 async def test_http_status_without_close_form_after_accept_is_a_logged_1011(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
 
@@ -163,14 +157,14 @@ async def test_http_status_without_close_form_after_accept_is_a_logged_1011(
         await request.accept()
         raise ValueError("no")
 
-    peer, _ = await open_ws(nursery, app, "/")
-    close = await peer.expect(CloseConnection)
+    async with TestClient(app) as client:
+        close = await closing(client, "/")
     assert (close.code, close.reason) == (1011, "internal server error")
     assert "HTTP status 200 has no close code after accept()" in caplog.text
 
 
 async def test_exception_handler_that_answered_itself_returns_none(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App()
 
@@ -183,10 +177,8 @@ async def test_exception_handler_that_answered_itself_returns_none(
     async def handler(request: WebSocketRequest) -> None:
         raise KeyError("x")
 
-    peer, event = await open_ws(nursery, app, "/answers")
-    assert isinstance(event, RejectConnection) and event.status_code == 409
-    assert (await peer.expect(RejectData)).data == b"conflict\n"
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    _, event = await open_ws(nursery, app, "/forgets")
-    assert isinstance(event, RejectConnection) and event.status_code == 500
+    async with TestClient(app) as client:
+        assert await rejection(client, "/answers") == (409, b"conflict\n")
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert (await rejection(client, "/forgets"))[0] == 500
     assert "it returned None without answering the handshake" in caplog.text

@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from wsframework import App, ConnectionClosed, WebSocketRequest
+from wsframework.middleware import TokenAuth
 from wsframework.options import ASGIOptions
 
 from .sample_apps import forbidding_app
@@ -112,6 +113,28 @@ async def test_reject_uses_http_response_extension(nursery: trio.Nursery) -> Non
     assert start_msg["status"] == 404
     body = await server.next()
     assert body == {"type": "websocket.http.response.body", "body": b"Not Found\n"}
+
+
+async def test_a_middleware_rejection_of_a_handshake_uses_the_extension(
+    nursery: trio.Nursery,
+) -> None:
+    app = App(middleware=[TokenAuth({"secret": "ann"}.get)])
+    users: list[str] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        users.append(request.state.user)
+        await request.accept()
+
+    server = await start(nursery, app, ws_scope("/"))
+    start_msg = await server.next()
+    assert (start_msg["type"], start_msg["status"]) == ("websocket.http.response.start", 401)
+    assert (b"www-authenticate", b"Bearer") in start_msg["headers"]
+    body = await server.next()
+    assert body["body"] == b"Authentication required: send a bearer token.\n"
+    server = await start(nursery, app, ws_scope("/", query_string=b"token=secret"))
+    assert (await server.next())["type"] == "websocket.accept"
+    assert users == ["ann"]
 
 
 async def test_reject_without_extension_closes_before_accept(nursery: trio.Nursery) -> None:

@@ -7,14 +7,13 @@ stream, the ASGI transport through scripted ``receive``/``send`` calls.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-import h11
 import pytest
 import trio
 
-from wsframework import App, WebSocketRequest
+from wsframework import App, BaseRequest, CallNext, WebSocketRequest
 from wsframework.http import (
     HTMLResponse,
     HTTPRequest,
@@ -25,10 +24,9 @@ from wsframework.http import (
     respond_http,
     to_response,
 )
+from wsframework.middleware import TokenAuth
 from wsframework.options import ASGIOptions, ServerOptions
-from wsframework.server import serve_stream
-
-from .peers import stream_pair
+from wsframework.testing import TestClient
 
 # ---------------------------------------------------------------------------- sans I/O
 
@@ -144,41 +142,52 @@ async def test_respond_http_lets_cancellation_through() -> None:
 # ---------------------------------------------------------------------------- both transports
 
 Answer = tuple[int, dict[bytes, bytes], bytes]
-Transport = Callable[[trio.Nursery, App, str, str, bytes, int], Awaitable[Answer]]
+
+
+class Transport(Protocol):
+    async def __call__(
+        self,
+        nursery: trio.Nursery,
+        app: App,
+        method: str,
+        target: str,
+        body: bytes,
+        limit: int,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> Answer: ...
 
 
 async def native(
-    nursery: trio.Nursery, app: App, method: str, target: str, body: bytes, limit: int
+    nursery: trio.Nursery,
+    app: App,
+    method: str,
+    target: str,
+    body: bytes,
+    limit: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> Answer:
-    server_stream, client_stream = stream_pair()
-    options = ServerOptions(max_http_body=limit)
-    nursery.start_soon(serve_stream, app.handle_websocket, server_stream, options, app.handle_http)
-    conn = h11.Connection(h11.CLIENT)
-    headers = [("host", "example.com"), ("content-length", str(len(body)))]
-    data = conn.send(h11.Request(method=method, target=target, headers=headers))
-    data += conn.send(h11.Data(data=body)) if body else b""
-    data += conn.send(h11.EndOfMessage())
-    await client_stream.send_all(data)
-    status, out, response_headers = 0, bytearray(), {}
-    with trio.fail_after(5):
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await client_stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status, response_headers = event.status_code, dict(event.headers)
-                if method == "HEAD":
-                    break  # h11 expects no body after HEAD
-            elif isinstance(event, h11.Data):
-                out += event.data
-            else:
-                break
+    """Our own server's HTTP path, through the test client."""
+    async with TestClient(app, server_options=ServerOptions(max_http_body=limit)) as client:
+        with trio.fail_after(5):
+            response = await client.request(
+                method,
+                target,
+                content=body,
+                headers=[(k.decode(), v.decode()) for k, v in headers],
+            )
+    response_headers = dict(response.headers)
     response_headers.pop(b"connection", None)
-    return status, response_headers, bytes(out)
+    return response.status_code, response_headers, response.content
 
 
 async def asgi(
-    nursery: trio.Nursery, app: App, method: str, target: str, body: bytes, limit: int
+    nursery: trio.Nursery,
+    app: App,
+    method: str,
+    target: str,
+    body: bytes,
+    limit: int,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> Answer:
     app.asgi_options = ASGIOptions(max_http_body=limit)
     path, _, query = target.partition("?")
@@ -188,7 +197,7 @@ async def asgi(
         "path": path,
         "raw_path": path.encode(),
         "query_string": query.encode(),
-        "headers": [(b"host", b"example.com")],
+        "headers": [(b"host", b"example.com"), *headers],
         "client": ("127.0.0.1", 1),
         "root_path": "",
     }
@@ -236,6 +245,22 @@ def transport(request: pytest.FixtureRequest) -> Transport:
     return fn
 
 
+def guarded_app() -> App:
+    """:func:`sample_app` behind a token check and a middleware that stamps each answer."""
+    app = sample_app()
+    app.add_middleware(TokenAuth({"secret": "ann"}.get))
+
+    @app.middleware
+    async def stamp(request: BaseRequest, call_next: CallNext) -> None:
+        if request.query_params.get("fail"):
+            raise LookupError("middleware bug")
+        await call_next(request)
+        if isinstance(request, HTTPRequest) and request.response is not None:
+            request.response.headers.append(("x-user", request.state.user))
+
+    return app
+
+
 async def test_get_and_head(nursery: trio.Nursery, transport: Transport) -> None:
     app = sample_app()
     status, headers, body = await transport(nursery, app, "GET", "/text", b"", 100)
@@ -277,3 +302,30 @@ async def test_not_found_wrong_method_and_websocket_path(
     assert (status, headers[b"allow"]) == (405, b"GET, HEAD, POST")
     status, headers, _ = await transport(nursery, app, "GET", "/ws", b"", 100)
     assert (status, headers[b"upgrade"]) == (426, b"websocket")
+
+
+async def test_middleware_runs_for_plain_http(nursery: trio.Nursery, transport: Transport) -> None:
+    app = guarded_app()
+    status, headers, body = await transport(nursery, app, "GET", "/text", b"", 100)
+    assert (status, headers[b"www-authenticate"]) == (401, b"Bearer")
+    assert body == b"Authentication required: send a bearer token.\n"
+    bearer = [(b"authorization", b"Bearer nope")]
+    status, _, body = await transport(nursery, app, "GET", "/text", b"", 100, bearer)
+    assert (status, body) == (403, b"Invalid token.\n")
+    status, headers, body = await transport(nursery, app, "GET", "/text?token=secret", b"", 100)
+    assert (status, body, headers[b"x-user"]) == (200, b"hello ", b"ann")
+    status, headers, body = await transport(nursery, app, "HEAD", "/text?token=secret", b"", 100)
+    assert (status, body, headers[b"x-user"]) == (200, b"", b"ann")
+    assert headers[b"content-length"] == b"6"
+
+
+async def test_a_middleware_error_on_plain_http_is_a_logged_500(
+    nursery: trio.Nursery, transport: Transport, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = guarded_app()
+    target = "/text?token=secret&fail=1"
+    status, _, body = await transport(nursery, app, "GET", target, b"", 100)
+    assert (status, body) == (500, b"Internal Server Error\n")
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage().startswith(f"HTTP handler error on GET {target}")
+    assert "middleware bug" in str(record.exc_info[1])  # type: ignore[index]

@@ -1,6 +1,7 @@
-"""The built-in middleware (wsframework.middleware), each in an App over memory streams.
+"""The built-in middleware (wsframework.middleware), each in an App through the test client
+(real frames and HTTP/1.1 over memory streams; no sockets), on WebSocket and plain HTTP routes.
 
-Clients are scripted wsproto peers (tests/peers.py); no sockets.
+Which requests a middleware runs for, and its types: tests/test_middleware_kinds.py.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wsproto.events import AcceptConnection, CloseConnection, RejectConnection
 
-from wsframework import App, WebSocketRequest
+from wsframework import (
+    App,
+    ConnectionClosed,
+    HTTPRequest,
+    WebSocketRequest,
+)
 from wsframework.middleware import AccessLog, OriginAllowlist, TokenAuth
+from wsframework.testing import TestClient
 
-from .test_app import open_ws
+from .app_helpers import handshake, refusal, rejection
 
 
 def accepting_app(*middleware: Any) -> tuple[App, list[WebSocketRequest]]:
@@ -33,45 +39,31 @@ def accepting_app(*middleware: Any) -> tuple[App, list[WebSocketRequest]]:
     return app, seen
 
 
-async def rejection(
-    nursery: trio.Nursery, app: App, target: str, **request: Any
-) -> tuple[int, bytes]:
-    """Status and body of a refused handshake."""
-    peer, event = await open_ws(nursery, app, target, **request)
-    assert isinstance(event, RejectConnection), event
-    return event.status_code, await peer.rejection_body(event)
-
-
 # --- OriginAllowlist --------------------------------------------------------------------------
 
 
-async def test_origin_allowlist(nursery: trio.Nursery) -> None:
+async def test_origin_allowlist() -> None:
     app = App(middleware=[OriginAllowlist(["https://good.example"], allow_missing=False)])
 
     @app.websocket("/")
     async def handler(request: WebSocketRequest) -> None:
         await request.accept()
 
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"origin", b"https://evil.example")]
-    )
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"origin", b"https://GOOD.example/")]
-    )
-    assert isinstance(event, AcceptConnection)
+    async with TestClient(app) as client:
+        status, _ = await handshake(client, "/", headers={"origin": "https://evil.example"})
+        assert status == 403
+        assert (await handshake(client, "/"))[0] == 403
+        status, _ = await handshake(client, "/", headers={"origin": "https://GOOD.example/"})
+        assert status == 101
 
 
 async def test_origin_refusal_names_the_origin_and_is_logged(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app, seen = accepting_app(OriginAllowlist(["https://good.example"]))
     caplog.set_level(logging.INFO, logger="wsframework")
-    status, body = await rejection(
-        nursery, app, "/", extra_headers=[(b"origin", b"https://evil.example")]
-    )
+    async with TestClient(app) as client:
+        status, body = await rejection(client, "/", headers={"origin": "https://evil.example"})
     assert (status, body) == (403, b"Origin 'https://evil.example' is not allowed.\n")
     assert seen == []
     assert any(
@@ -80,23 +72,41 @@ async def test_origin_refusal_names_the_origin_and_is_logged(
     )
 
 
-async def test_origin_missing_is_allowed_by_default_and_star_allows_any(
-    nursery: trio.Nursery,
-) -> None:
+async def test_origin_missing_is_allowed_by_default_and_star_allows_any() -> None:
     app, _ = accepting_app(OriginAllowlist(["https://good.example"]))
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, AcceptConnection)
+    async with TestClient(app) as client:
+        assert await handshake(client, "/") == (101, b"")
     app, seen = accepting_app(OriginAllowlist(["*"], allow_missing=False))
-    _, event = await open_ws(nursery, app, "/", extra_headers=[(b"origin", b"null")])
-    assert isinstance(event, AcceptConnection)
-    assert await rejection(nursery, app, "/") == (403, b"Origin None is not allowed.\n")
+    async with TestClient(app) as client:
+        assert await handshake(client, "/", headers={"origin": "null"}) == (101, b"")
+        assert await rejection(client, "/") == (403, b"Origin None is not allowed.\n")
     assert len(seen) == 1
+
+
+async def test_origin_allowlist_on_a_plain_http_route(caplog: pytest.LogCaptureFixture) -> None:
+    app = App(middleware=[OriginAllowlist(["https://good.example"])])
+    caplog.set_level(logging.INFO, logger="wsframework")
+
+    @app.http("/api", methods=["POST"])
+    async def api(request: HTTPRequest) -> str:
+        return "done"
+
+    async with TestClient(app) as client:
+        refused = await client.post("/api", headers={"Origin": "https://evil.example"})
+        assert (refused.status_code, refused.text) == (
+            403,
+            "Origin 'https://evil.example' is not allowed.\n",
+        )
+        assert "refused origin 'https://evil.example' on /api from -" in caplog.text
+        allowed = await client.post("/api", headers={"Origin": "https://good.example"})
+        assert (allowed.status_code, allowed.text) == (200, "done")
+        assert (await client.post("/api")).status_code == 200  # no Origin: allow_missing
 
 
 # --- TokenAuth --------------------------------------------------------------------------------
 
 
-async def test_token_auth(nursery: trio.Nursery) -> None:
+async def test_token_auth() -> None:
     async def verify(token: str) -> str | None:
         return "alice" if token == "secret" else None
 
@@ -108,22 +118,19 @@ async def test_token_auth(nursery: trio.Nursery) -> None:
         users.append(request.state.user)
         await request.accept()
 
-    _, event = await open_ws(nursery, app, "/")
-    assert isinstance(event, RejectConnection) and event.status_code == 401
-    assert (b"www-authenticate", b"Bearer") in event.headers
-    _, event = await open_ws(nursery, app, "/?token=wrong")
-    assert isinstance(event, RejectConnection) and event.status_code == 403
-    _, event = await open_ws(nursery, app, "/?token=secret")
-    assert isinstance(event, AcceptConnection)
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"authorization", b"Bearer secret")]
-    )
-    assert isinstance(event, AcceptConnection)
-    await trio.testing.wait_all_tasks_blocked()
+    async with TestClient(app) as client:
+        refused = await refusal(client, "/")
+        assert refused.status_code == 401
+        assert (b"www-authenticate", b"Bearer") in refused.headers
+        assert (await handshake(client, "/?token=wrong"))[0] == 403
+        assert (await handshake(client, "/?token=secret"))[0] == 101
+        auth = {"authorization": "Bearer secret"}
+        assert (await handshake(client, "/", headers=auth))[0] == 101
+        await trio.testing.wait_all_tasks_blocked()
     assert users == ["alice", "alice"]
 
 
-async def test_token_auth_with_a_sync_verifier_and_the_header_only(nursery: trio.Nursery) -> None:
+async def test_token_auth_with_a_sync_verifier_and_the_header_only() -> None:
     checked: list[str] = []
 
     def verify(token: str) -> dict[str, str] | None:
@@ -131,25 +138,23 @@ async def test_token_auth_with_a_sync_verifier_and_the_header_only(nursery: trio
         return {"name": "bob"} if token == "t0k3n" else None
 
     app, seen = accepting_app(TokenAuth(verify, query_param=None))
-    # The query string is not read at all with query_param=None.
-    status, body = await rejection(nursery, app, "/?token=t0k3n")
-    assert (status, body) == (401, b"Authentication required: send a bearer token.\n")
-    assert await rejection(
-        nursery, app, "/", extra_headers=[(b"authorization", b"Bearer nope")]
-    ) == (403, b"Invalid token.\n")
-    # The scheme is case-insensitive and the token is stripped.
-    _, event = await open_ws(
-        nursery, app, "/", extra_headers=[(b"authorization", b"BEARER   t0k3n")]
-    )
-    assert isinstance(event, AcceptConnection)
-    await trio.testing.wait_all_tasks_blocked()
+    async with TestClient(app) as client:
+        # The query string is not read at all with query_param=None.
+        status, body = await rejection(client, "/?token=t0k3n")
+        assert (status, body) == (401, b"Authentication required: send a bearer token.\n")
+        assert await rejection(client, "/", headers={"authorization": "Bearer nope"}) == (
+            403,
+            b"Invalid token.\n",
+        )
+        # The scheme is case-insensitive and the token is stripped.
+        status, _ = await handshake(client, "/", headers={"authorization": "BEARER   t0k3n"})
+        assert status == 101
+        await trio.testing.wait_all_tasks_blocked()
     assert checked == ["nope", "t0k3n"]
     assert [r.state.user for r in seen] == [{"name": "bob"}]
 
 
-async def test_token_auth_never_asks_the_verifier_about_an_empty_token(
-    nursery: trio.Nursery,
-) -> None:
+async def test_token_auth_never_asks_the_verifier_about_an_empty_token() -> None:
     checked: list[str] = []
 
     def verify(token: str) -> str:
@@ -157,22 +162,60 @@ async def test_token_auth_never_asks_the_verifier_about_an_empty_token(
         return token
 
     app, _ = accepting_app(TokenAuth(verify))
-    for extra, target in [([(b"authorization", b"Bearer")], "/"), ([], "/?token=")]:
-        status, _body = await rejection(nursery, app, target, extra_headers=extra)
-        assert status == 401
-    # Another scheme falls back to the query parameter.
-    _, event = await open_ws(
-        nursery, app, "/?token=q", extra_headers=[(b"authorization", b"Basic dTpw")]
-    )
-    assert isinstance(event, AcceptConnection)
-    await trio.testing.wait_all_tasks_blocked()
+    async with TestClient(app) as client:
+        for extra, target in [({"authorization": "Bearer"}, "/"), ({}, "/?token=")]:
+            status, _body = await rejection(client, target, headers=extra)
+            assert status == 401
+        # Another scheme falls back to the query parameter.
+        status, _ = await handshake(client, "/?token=q", headers={"authorization": "Basic dTpw"})
+        assert status == 101
+        await trio.testing.wait_all_tasks_blocked()
     assert checked == ["q"]
+
+
+async def test_token_auth_on_a_plain_http_route() -> None:
+    app = App(middleware=[TokenAuth({"secret": "alice"}.get)])
+
+    @app.http("/me")
+    async def me(request: HTTPRequest) -> dict[str, str]:
+        return {"user": request.state.user}
+
+    async with TestClient(app) as client:
+        missing = await client.get("/me")
+        assert (missing.status_code, missing.headers["www-authenticate"]) == (401, "Bearer")
+        assert missing.text == "Authentication required: send a bearer token.\n"
+        bad = await client.get("/me", headers={"Authorization": "Bearer nope"})
+        assert (bad.status_code, bad.text) == (403, "Invalid token.\n")
+        good = await client.get("/me?token=secret")
+        assert (good.status_code, good.json()) == (200, {"user": "alice"})
+
+
+async def test_token_auth_restricted_to_websockets_leaves_http_routes_open() -> None:
+    app = App()
+    app.add_middleware(TokenAuth({"secret": "alice"}.get), only="websocket")
+
+    @app.http("/health")
+    async def health(request: HTTPRequest) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.websocket("/ws")
+    async def ws(request: WebSocketRequest) -> None:
+        await request.accept()
+
+    async with TestClient(app) as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await handshake(client, "/ws"))[0] == 401
+        assert (await handshake(client, "/ws?token=secret"))[0] == 101
 
 
 # --- AccessLog --------------------------------------------------------------------------------
 
 
-async def test_access_log_line(nursery: trio.Nursery, caplog: pytest.LogCaptureFixture) -> None:
+def access_lines(caplog: pytest.LogCaptureFixture, name: str = "wsframework.access") -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == name]
+
+
+async def test_access_log_line(caplog: pytest.LogCaptureFixture) -> None:
     app = App(middleware=[AccessLog()])
 
     @app.websocket("/chat", subprotocols=["v1"])
@@ -181,18 +224,19 @@ async def test_access_log_line(nursery: trio.Nursery, caplog: pytest.LogCaptureF
         await ws.aclose(4000, "bye")
 
     caplog.set_level(logging.INFO, logger="wsframework.access")
-    peer, _ = await open_ws(nursery, app, "/chat", subprotocols=["v1"])
-    close = await peer.expect(CloseConnection)
-    await peer.send(close.response())
-    await peer.read_until_eof()
-    await trio.testing.wait_all_tasks_blocked()
-    line = next(r.getMessage() for r in caplog.records if r.name == "wsframework.access")
+    async with TestClient(app) as client:
+        async with client.websocket("/chat", subprotocols=["v1"]) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason.code == 4000
+        await trio.testing.wait_all_tasks_blocked()
+        (line,) = access_lines(caplog)
     assert "/chat accepted subprotocol=v1" in line
     assert "close=4000" in line
 
 
 async def test_access_log_of_a_refused_handshake_has_no_close_code(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     logger = logging.getLogger("tests.access")
     app = App(middleware=[AccessLog(logger)])
@@ -202,9 +246,10 @@ async def test_access_log_of_a_refused_handshake_has_no_close_code(
         await request.reject(404)
 
     caplog.set_level(logging.INFO, logger="tests.access")
-    status, _ = await rejection(nursery, app, "/private")
-    assert status == 404
-    await trio.testing.wait_all_tasks_blocked()
+    async with TestClient(app) as client:
+        status, _ = await rejection(client, "/private")
+        assert status == 404
+        await trio.testing.wait_all_tasks_blocked()
     (record,) = [r for r in caplog.records if r.name == "tests.access"]
     assert record.levelno == logging.INFO
     assert re.fullmatch(
@@ -213,7 +258,7 @@ async def test_access_log_of_a_refused_handshake_has_no_close_code(
 
 
 async def test_access_log_measures_the_whole_connection(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture, autojump_clock: trio.abc.Clock
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.abc.Clock
 ) -> None:
     app = App(middleware=[AccessLog()])
 
@@ -224,18 +269,17 @@ async def test_access_log_measures_the_whole_connection(
         await ws.aclose()
 
     caplog.set_level(logging.INFO, logger="wsframework.access")
-    peer, event = await open_ws(nursery, app, "/slow")
-    assert isinstance(event, AcceptConnection)
-    close = await peer.expect(CloseConnection)
-    await peer.send(close.response())
-    await peer.read_until_eof()
-    await trio.testing.wait_all_tasks_blocked()
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "wsframework.access"]
+    async with TestClient(app) as client:
+        async with client.websocket("/slow") as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.get_message()
+        await trio.testing.wait_all_tasks_blocked()
+        (line,) = access_lines(caplog)
     assert line.endswith(" /slow accepted subprotocol=None duration=3.000s close=1000")
 
 
 async def test_access_log_is_written_when_the_handler_fails(
-    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = App(middleware=[AccessLog()])
 
@@ -245,10 +289,36 @@ async def test_access_log_is_written_when_the_handler_fails(
         raise RuntimeError("handler bug")
 
     caplog.set_level(logging.INFO)
-    peer, event = await open_ws(nursery, app, "/boom")
-    assert isinstance(event, AcceptConnection)
-    assert (await peer.expect(CloseConnection)).code == 1011
-    await trio.testing.wait_all_tasks_blocked()
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "wsframework.access"]
+    async with TestClient(app) as client:
+        async with client.websocket("/boom") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.get_message()
+            assert closed.value.reason.code == 1011
+        await trio.testing.wait_all_tasks_blocked()
+        (line,) = access_lines(caplog)
     assert "/boom accepted" in line
     assert any(r.exc_info and "handler bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_access_log_of_plain_http_requests(
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.abc.Clock
+) -> None:
+    app = App(middleware=[AccessLog()])
+
+    @app.http("/health")
+    async def health(request: HTTPRequest) -> dict[str, str]:
+        await trio.sleep(0.25)  # virtual time: the duration being measured
+        return {"status": "ok"}
+
+    @app.http("/boom", methods=["POST"])
+    async def boom(request: HTTPRequest) -> str:
+        raise RuntimeError("handler bug")
+
+    caplog.set_level(logging.INFO, logger="wsframework.access")
+    async with TestClient(app) as client:
+        assert (await client.get("/health?full=1")).status_code == 200
+        assert (await client.post("/boom")).status_code == 500
+    assert access_lines(caplog) == [
+        "- GET /health?full=1 200 duration=0.250s",
+        "- POST /boom 500 duration=0.000s",
+    ]

@@ -3,7 +3,6 @@ looks like a connection, and what type checkers make of typed handlers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import wsframework
 from wsframework import WebSocketConnection
 from wsframework.typed import TypedConnection
+
+from .mypy_helpers import mypy_strict
 
 # ---------------------------------------------------------------------------- packaging
 
@@ -95,18 +96,7 @@ async def middleware_sees_every_request(request: TypedRequest[Call, Result]) -> 
 
 def test_accept_is_typed_for_type_checkers(tmp_path: Path) -> None:
     # What mypy --strict makes of handlers, without a cast: the point of TypedRequest.
-    sample = tmp_path / "sample.py"
-    sample.write_text(TYPING_SAMPLE)
-    # An editable install is an import hook mypy does not run: point it at the package.
-    source_root = str(Path(wsframework.__file__).parent.parent)
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(sample)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "MYPYPATH": source_root},
-    )
-    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": " in line]
+    lines, output = mypy_strict(tmp_path, TYPING_SAMPLE)
     assert lines == [
         'note: Revealed type is "wsframework.typed.TypedConnection[sample.Add | sample.Echo, '
         'sample.Result]"',
@@ -117,4 +107,4 @@ def test_accept_is_typed_for_type_checkers(tmp_path: Path) -> None:
         'note: Revealed type is "wsframework.interface.WebSocketConnection"',
         'note: Revealed type is "str | bytes"',
         'note: Revealed type is "wsframework.typed.TypedConnection[Any, Any]"',
-    ], result.stdout + result.stderr
+    ], output

@@ -35,18 +35,21 @@ from .exceptions import (
 )
 from .http import HTMLResponse, HTTPRequest, JSONResponse, Response
 from .interface import Endpoint, WebSocketConnection
+from .middleware import CallNext, Middleware
 from .options import ASGIOptions, ClientOptions, ServerOptions
 from .protocol.close import CloseReason
 from .protocol.deflate_options import DeflateOptions
-from .request import WebSocketRequest
+from .request import BaseRequest, WebSocketRequest
 from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
 
 __all__ = [
     "ASGIOptions",
     "App",
+    "BaseRequest",
     "BrokerError",
     "BrokerUnavailable",
+    "CallNext",
     "ClientOptions",
     "CloseReason",
     "ConnectionClosed",
@@ -63,6 +66,7 @@ __all__ = [
     "InvalidMessage",
     "JSONResponse",
     "MessageTypeError",
+    "Middleware",
     "NoMatchFound",
     "QueryParams",
     "Response",

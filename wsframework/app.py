@@ -13,7 +13,8 @@ Dispatch happens once per connection (routing, middleware), never per message: a
 connection is the core's connection, so messages cost what they cost on the bare server.
 
 Middleware run in the order they were added, outermost first: the first one added sees the
-request first and the handler's outcome last.
+request first and the handler's outcome last. They run for WebSocket handshakes and plain HTTP
+requests alike, unless added with ``only="websocket"`` or ``only="http"``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import trio
 
@@ -32,7 +33,8 @@ from .asgi import Receive, Scope, Send, asgi_app
 from .asyncapi import Servers, asyncapi_document
 from .datastructures import State
 from .handling import answer_exception
-from .http import HTTPRequest, Response
+from .http import HTTPRequest, Response, to_response
+from .middleware import CallNext, Middleware
 from .options import ASGIOptions, ServerOptions
 from .request import BaseRequest, Compression, WebSocketRequest, WebSocketRoute
 from .rooms import Broker, Rooms
@@ -47,11 +49,16 @@ __all__ = ["App", "CallNext", "Middleware"]
 logger = logging.getLogger("wsframework")
 
 Handler = Callable[[WebSocketRequest], Awaitable[None]]
-CallNext = Callable[[WebSocketRequest], Awaitable[None]]
-Middleware = Callable[[WebSocketRequest, CallNext], Awaitable[None]]
+#: The kinds of request a middleware can be restricted to.
+RequestKind = Literal["websocket", "http"]
 ExceptionHandler = Callable[[WebSocketRequest, Exception], Awaitable[Any]]
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
+MW = TypeVar("MW", bound=Middleware)
+WSMW = TypeVar("WSMW", bound=Middleware[WebSocketRequest] | Middleware)
+HTTPMW = TypeVar("HTTPMW", bound=Middleware[HTTPRequest] | Middleware)
+# The chain as the App calls it; each middleware in it gets the kind of request it was added for.
+_Chain = Callable[[Any], Awaitable[None]]
 
 
 class App:
@@ -60,7 +67,8 @@ class App:
     Args:
         lifespan: ``lifespan(app)`` returning an async context manager entered at startup and
             left at shutdown (after the ``on_startup`` / before the ``on_shutdown`` hooks).
-        middleware: middleware to install, outermost first.
+        middleware: middleware to install, outermost first; each runs for both kinds of request
+            (see :meth:`add_middleware`).
         root_path: a prefix the app is mounted under behind a proxy (``/api``), stripped from
             request paths before routing (see :meth:`route_path`). A ``root_path`` the server
             states (an ASGI scope's) takes its place.
@@ -97,11 +105,12 @@ class App:
         self.state = State()
         self.rooms = Rooms(broker)
         self._lifespan = lifespan
-        self._middleware: list[Middleware] = list(middleware)
+        self._middleware: list[tuple[RequestKind | None, Callable[[Any, Any], Awaitable[None]]]]
+        self._middleware = [(None, m) for m in middleware]
         self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
-        self._chain: CallNext | None = None
+        self._chains: dict[RequestKind, _Chain] = {}
         self._nursery: trio.Nursery | None = None
 
     # ------------------------------------------------------------------ registration
@@ -185,20 +194,68 @@ class App:
 
         return decorator
 
-    def middleware(self, func: Middleware) -> Middleware:
-        """Decorator form of :meth:`add_middleware`."""
-        self.add_middleware(func)
-        return func
+    @overload
+    def middleware(self, func: MW) -> MW: ...
 
-    def add_middleware(self, func: Middleware) -> None:
-        """Add ``async def mw(request, call_next)``; it runs inside those added before it.
+    @overload
+    def middleware(self, *, only: Literal["websocket"]) -> Callable[[WSMW], WSMW]: ...
 
-        A middleware may reject (``await request.reject(...)`` and not call ``call_next``),
-        attach state (``request.state.user = ...``), wrap the handler (timing, logging, error
-        mapping around ``await call_next(request)``) or just pass through.
+    @overload
+    def middleware(self, *, only: Literal["http"]) -> Callable[[HTTPMW], HTTPMW]: ...
+
+    def middleware(self, func: Any = None, *, only: RequestKind | None = None) -> Any:
+        """Decorator form of :meth:`add_middleware`: ``@app.middleware`` (both kinds) or
+        ``@app.middleware(only="websocket")`` / ``(only="http")``."""
+        if func is not None:
+            self.add_middleware(func)
+            return func
+
+        def decorator(func: Any) -> Any:
+            self.add_middleware(func, only=only)
+            return func
+
+        _check_kind(only)
+        return decorator
+
+    @overload
+    def add_middleware(self, func: Middleware, *, only: None = None) -> None: ...
+
+    @overload
+    def add_middleware(
+        self, func: Middleware[WebSocketRequest] | Middleware, *, only: Literal["websocket"]
+    ) -> None: ...
+
+    @overload
+    def add_middleware(
+        self, func: Middleware[HTTPRequest] | Middleware, *, only: Literal["http"]
+    ) -> None: ...
+
+    def add_middleware(self, func: Any, *, only: RequestKind | None = None) -> None:
+        """Add ``async def mw(request, call_next) -> None``; it runs inside those added before
+        it.
+
+        By default it runs for every request that matched a route, WebSocket handshakes and
+        plain HTTP requests alike (as Starlette's middleware does), typed
+        ``Middleware``: ``async def mw(request: BaseRequest, call_next: CallNext) -> None``.
+        ``only="websocket"`` runs it for WebSocket handshakes only (a
+        ``Middleware[WebSocketRequest]``), ``only="http"`` for plain HTTP requests only (a
+        ``Middleware[HTTPRequest]``). A request no route matched (404, 405, 426) is answered
+        before any middleware.
+
+        A middleware may reject (``await request.reject(status, body=...)`` and not call
+        ``call_next``): a WebSocket handshake is refused with that HTTP response, a plain HTTP
+        request answered with it. It may attach state (``request.state.user = ...``), wrap the
+        handler (timing, logging, error mapping around ``await call_next(request)``; on a plain
+        HTTP request, ``request.response`` is the handler's answer once ``call_next`` returns)
+        or just pass through. What it raises is what a handler raising means: a logged 500 (or
+        close code 1011 once a WebSocket is accepted).
+
+        Raises:
+            ValueError: ``only`` is not ``None``, ``"websocket"`` or ``"http"``.
         """
-        self._middleware.append(func)
-        self._chain = None
+        _check_kind(only)
+        self._middleware.append((only, func))
+        self._chains = {}
 
     def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
         """Answer for an exception a route's handler raises, instead of the default (HTTP 500
@@ -456,10 +513,7 @@ class App:
             text = f"This endpoint requires a subprotocol: one of {wanted}\n"
             await request.reject(400, body=text.encode())
             return
-        chain = self._chain
-        if chain is None:
-            chain = self._chain = self._build_chain()
-        await chain(request)
+        await self._chain("websocket")(request)
 
     def route_path(self, request: BaseRequest) -> str:
         """The path the router matches for ``request``: its :attr:`~BaseRequest.url_path`
@@ -476,11 +530,15 @@ class App:
         """The ASGI 3 entry point (``hypercorn --worker-class trio module:app``)."""
         await asgi_app(self, scope, receive, send)
 
-    def _build_chain(self) -> CallNext:
-        call_next: CallNext = self._call_endpoint
-        for middleware in reversed(self._middleware):
-            call_next = _bind(middleware, call_next)
-        return call_next
+    def _chain(self, kind: RequestKind) -> _Chain:
+        chain = self._chains.get(kind)
+        if chain is None:
+            chain = self._call_endpoint if kind == "websocket" else self._call_http_endpoint
+            for only, middleware in reversed(self._middleware):
+                if only is None or only == kind:
+                    chain = _bind(middleware, chain)
+            self._chains[kind] = chain
+        return chain
 
     async def _call_endpoint(self, request: WebSocketRequest) -> None:
         route = request.route
@@ -504,7 +562,9 @@ class App:
         return None
 
     async def handle_http(self, request: HTTPRequest) -> Any:
-        """The plain HTTP handler of both transports: 404, 405, 426 or the route's answer.
+        """The plain HTTP handler of both transports: 404, 405, 426, or the route's answer
+        through the middleware that run for plain HTTP (403 if one neither called ``call_next``
+        nor rejected).
 
         Cancelling it cancels the route's handler (the transports call it through
         :func:`~wsframework.http.respond_http`); it needs no timeout of its own beyond the
@@ -525,11 +585,32 @@ class App:
         request.app = self
         request.route = match.route
         request.path_params = match.params
-        return await match.route.endpoint(request)
+        await self._chain("http")(request)
+        if request.response is None:
+            logger.info(
+                "refused %s %s: a middleware neither called call_next nor rejected it",
+                request.method,
+                request.path,
+            )
+            return Response("The request was not answered.\n", 403)
+        return request.response
+
+    async def _call_http_endpoint(self, request: HTTPRequest) -> None:
+        route = request.route
+        if route is None:
+            raise RuntimeError("a middleware cleared request.route: the App has no handler to call")
+        answer = await route.endpoint(request)
+        if request.response is None:  # the handler may have answered with request.reject()
+            request.response = to_response(answer)
 
 
-def _bind(middleware: Middleware, call_next: CallNext) -> CallNext:
-    async def call(request: WebSocketRequest) -> None:
+def _check_kind(only: object) -> None:
+    if only not in (None, "websocket", "http"):
+        raise ValueError(f"only must be None, 'websocket' or 'http', not {only!r}")
+
+
+def _bind(middleware: Callable[[Any, Any], Awaitable[None]], call_next: _Chain) -> _Chain:
+    async def call(request: Any) -> None:
         await middleware(request, call_next)
 
     return call

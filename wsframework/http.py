@@ -110,6 +110,9 @@ class HTTPRequest(BaseRequest):
         method: ``GET``, ``HEAD``, ...
         body: the request body (bounded; a larger one is refused with 413).
         route: the matched route (set by the App), else ``None``.
+        response: the answer once there is one (set by :meth:`reject`, or by the App from what
+            the route's handler returned), else ``None``; a middleware may change it after
+            ``await call_next(request)`` (add a header, say).
     """
 
     def __init__(
@@ -127,11 +130,44 @@ class HTTPRequest(BaseRequest):
         self.body = body
         self._client = client
         self.route: Route | None = None
+        self.response: Response | None = None
 
     @property
     def client(self) -> tuple[str, int] | None:
         """The client's ``(host, port)``, or ``None`` when not on TCP."""
         return self._client
+
+    async def reject(
+        self,
+        status_code: int,
+        *,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        """Answer with ``status_code`` instead of running the handler (a middleware that
+        rejects does not call ``call_next``); the same call as
+        :meth:`WebSocketRequest.reject <wsframework.WebSocketRequest.reject>`.
+
+        It sets :attr:`response` and does no I/O: the transport writes the answer when the
+        handling is over. Nothing to cancel or time out.
+
+        Args:
+            status_code: an HTTP status from 200 to 599, usually 4xx.
+            extra_headers: more ``(name, value)`` headers for the response.
+            body: the response body (``text/plain``); ``None`` sends none.
+
+        Raises:
+            ValueError: ``status_code`` is out of range or a header is malformed.
+            RuntimeError: the request was already answered.
+        """
+        if self.response is not None:
+            raise RuntimeError("this request was already answered")
+        headers = self._answer_headers(status_code, extra_headers)
+        self.response = Response(
+            body or b"",
+            status_code,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+        )
 
     def json(self) -> Any:
         """The body decoded as JSON.

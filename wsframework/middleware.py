@@ -1,33 +1,68 @@
-"""Built-in middleware: origin allowlist, token auth, access log.
+"""Middleware: the types a middleware is written against, and the built-ins (origin allowlist,
+token auth, access log).
 
-A middleware is ``async def mw(request, call_next) -> None``. It runs once per connection,
-before the handler; it may reject the request, attach state, wrap the handler or pass through::
+A middleware is ``async def mw(request, call_next) -> None``. It runs once per request that
+matched a route, before the handler: once per WebSocket handshake (for the whole connection)
+and once per plain HTTP request. It may reject the request, attach state, wrap the handler or
+pass through::
 
     @app.middleware
-    async def timing(request, call_next):
+    async def timing(request: BaseRequest, call_next: CallNext) -> None:
         started = trio.current_time()
         try:
             await call_next(request)
         finally:
             log.info("%s took %.3f s", request.path, trio.current_time() - started)
+
+By default a middleware runs for both kinds of request and takes the shared
+:class:`~wsframework.request.BaseRequest` (narrow it with ``isinstance(request,
+WebSocketRequest)`` or ``HTTPRequest``). ``app.add_middleware(mw, only="websocket")`` (or
+``"http"``) runs one for a single kind, typed ``Middleware[WebSocketRequest]``: its request is
+then a ``WebSocketRequest`` and its ``call_next`` a ``CallNext[WebSocketRequest]``.
+
+The built-ins run for both kinds: a refusal is the handshake's refusal on a WebSocket route and
+the response on a plain HTTP route.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeAlias
 
 import trio
+from typing_extensions import TypeVar
 
-from .request import WebSocketRequest
+from .http import HTTPRequest
+from .request import BaseRequest, WebSocketRequest
 
-__all__ = ["AccessLog", "OriginAllowlist", "TokenAuth"]
+__all__ = ["AccessLog", "CallNext", "Middleware", "OriginAllowlist", "RequestT", "TokenAuth"]
 
-CallNext = Callable[[WebSocketRequest], Awaitable[None]]
+#: The request type a middleware takes: :class:`~wsframework.request.BaseRequest` (both kinds)
+#: unless it is given, ``WebSocketRequest`` or ``HTTPRequest`` for a middleware of one kind.
+RequestT = TypeVar("RequestT", bound=BaseRequest, default=BaseRequest)
+
+#: ``await call_next(request)`` runs the rest of the chain: the next middleware, finally the
+#: route's handler. It returns when the handler has returned (for a WebSocket, when the
+#: connection's handler is over); what the handler raised propagates.
+CallNext: TypeAlias = Callable[[RequestT], Awaitable[None]]
+
+#: ``async def mw(request: BaseRequest, call_next: CallNext) -> None``; a middleware of one kind
+#: is a ``Middleware[WebSocketRequest]`` or ``Middleware[HTTPRequest]``.
+Middleware: TypeAlias = Callable[[RequestT, CallNext[RequestT]], Awaitable[None]]
+
+
+def _peer(request: BaseRequest) -> object:
+    """Who sent ``request``, for the logs: a WebSocket's remote endpoint, an HTTP client's
+    ``host:port`` (``-`` when not on TCP)."""
+    if isinstance(request, WebSocketRequest):
+        return request.remote
+    client = request.client
+    return f"{client[0]}:{client[1]}" if client is not None else "-"
 
 
 class OriginAllowlist:
-    """Refuse (403) a browser handshake whose ``Origin`` is not listed.
+    """Refuse (403) a browser request whose ``Origin`` is not listed.
 
     This is the defence against cross-site WebSocket hijacking: browsers send cookies with a
     WebSocket handshake to any site, so a page on ``evil.example`` could otherwise open an
@@ -36,13 +71,17 @@ class OriginAllowlist:
     Args:
         origins: allowed origins, e.g. ``["https://example.com"]``; ``"*"`` allows any.
         allow_missing: accept requests without an ``Origin`` header (non-browser clients).
+
+    On plain HTTP routes browsers send ``Origin`` with cross-origin requests and with ``POST``,
+    not with a page's own ``GET``: with ``allow_missing=False``, add it with
+    ``only="websocket"`` unless every HTTP client sends one.
     """
 
     def __init__(self, origins: Iterable[str], *, allow_missing: bool = True) -> None:
         self.origins = frozenset(o.rstrip("/").lower() for o in origins)
         self.allow_missing = allow_missing
 
-    async def __call__(self, request: WebSocketRequest, call_next: CallNext) -> None:
+    async def __call__(self, request: BaseRequest, call_next: CallNext) -> None:
         origin = request.headers.get("origin")
         if origin is None:
             allowed = self.allow_missing
@@ -50,7 +89,7 @@ class OriginAllowlist:
             allowed = "*" in self.origins or origin.rstrip("/").lower() in self.origins
         if not allowed:
             logging.getLogger("wsframework").info(
-                "refused origin %r on %s from %s", origin, request.path, request.remote
+                "refused origin %r on %s from %s", origin, request.path, _peer(request)
             )
             await request.reject(403, body=f"Origin {origin!r} is not allowed.\n".encode())
             return
@@ -79,7 +118,7 @@ class TokenAuth:
         self.verify = verify
         self.query_param = query_param
 
-    async def __call__(self, request: WebSocketRequest, call_next: CallNext) -> None:
+    async def __call__(self, request: BaseRequest, call_next: CallNext) -> None:
         token = None
         header = request.headers.get("authorization")
         if header is not None and header.lower().startswith("bearer "):
@@ -104,7 +143,13 @@ class TokenAuth:
 
 
 class AccessLog:
-    """One log line per connection: path, peer, subprotocol, duration and close code.
+    """One log line per request.
+
+    A WebSocket connection's line, written when it is over: peer, path, how the handshake
+    ended, subprotocol, duration and close code
+    (``... /chat accepted subprotocol=v1 duration=3.000s close=1000``). A plain HTTP request's:
+    peer, method, path, status and duration (``... GET /health 200 duration=0.001s``; 500 when
+    the handler or a middleware inside raised).
 
     Args:
         logger: where to write (``wsframework.access`` by default), at INFO.
@@ -113,19 +158,36 @@ class AccessLog:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("wsframework.access")
 
-    async def __call__(self, request: WebSocketRequest, call_next: CallNext) -> None:
+    async def __call__(self, request: BaseRequest, call_next: CallNext) -> None:
         started = trio.current_time()
+        failed = False
         try:
             await call_next(request)
+        except Exception:
+            failed = True
+            raise
         finally:
-            connection = request.connection
-            closed = connection.closed if connection is not None else None
-            self.logger.info(
-                "%s %s %s subprotocol=%s duration=%.3fs close=%s",
-                request.remote,
-                request.path,
-                request.handshake_state,
-                connection.subprotocol if connection is not None else None,
-                trio.current_time() - started,
-                closed.code if closed is not None else "-",
-            )
+            duration = trio.current_time() - started
+            if isinstance(request, HTTPRequest):
+                response = request.response
+                status = 500 if failed else response.status_code if response else "-"
+                self.logger.info(
+                    "%s %s %s %s duration=%.3fs",
+                    _peer(request),
+                    request.method,
+                    request.path,
+                    status,
+                    duration,
+                )
+            elif isinstance(request, WebSocketRequest):
+                connection = request.connection
+                closed = connection.closed if connection is not None else None
+                self.logger.info(
+                    "%s %s %s subprotocol=%s duration=%.3fs close=%s",
+                    request.remote,
+                    request.path,
+                    request.handshake_state,
+                    connection.subprotocol if connection is not None else None,
+                    duration,
+                    closed.code if closed is not None else "-",
+                )

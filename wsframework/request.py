@@ -248,6 +248,41 @@ class BaseRequest(ABC):
             self._request_state = State()
         return self._request_state
 
+    @abstractmethod
+    async def reject(
+        self,
+        status_code: int,
+        *,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        """Answer with an HTTP response of ``status_code`` instead of running the handler:
+        the refusal of a WebSocket handshake, or the answer to a plain HTTP request. A
+        middleware that rejects does not call ``call_next``.
+
+        Cancelling it is safe (see the subclass's own docstring for how it is bounded).
+
+        Raises:
+            ValueError: ``status_code`` is not an HTTP status from 200 to 599, or a header is
+                malformed.
+            RuntimeError: the request was already answered.
+        """
+
+    @staticmethod
+    def _answer_headers(
+        status_code: int, extra_headers: Sequence[tuple[bytes, bytes]] | None
+    ) -> Headers:
+        """The checks of :meth:`reject`: ``status_code`` in range, and the headers copied.
+
+        Raises:
+            ValueError: as :meth:`reject` says.
+        """
+        if not isinstance(status_code, int) or not 200 <= status_code <= 599:
+            raise ValueError(
+                f"status_code must be an HTTP status from 200 to 599, got {status_code}"
+            )
+        return _copy_headers(extra_headers)
+
 
 class WebSocketRequest(BaseRequest, Generic[ConnT]):
     """An opening handshake a client presented to the server.
@@ -398,11 +433,7 @@ class WebSocketRequest(BaseRequest, Generic[ConnT]):
             RuntimeError: the request was already accepted or rejected.
         """
         self._check_pending()
-        if not isinstance(status_code, int) or not 200 <= status_code <= 599:
-            raise ValueError(
-                f"status_code must be an HTTP status from 200 to 599, got {status_code}"
-            )
-        headers = _copy_headers(extra_headers)
+        headers = self._answer_headers(status_code, extra_headers)
         self._state = "rejected"
         await self._transport.reject(status_code, headers, body or b"")
 

@@ -16,9 +16,10 @@ import pytest
 import trio
 
 from apps.chat.app import MAX_TEXT, MAX_USER, PAGE, create_app
-from tests.rooms.room_helpers import connect, running, until_count
-from wsframework import App, ConnectionRejected, HTTPRequest, Response
+from tests.rooms.room_helpers import Clients, running, until_count
+from wsframework import ConnectionRejected
 from wsframework.interface import WebSocketConnection
+from wsframework.testing import TestClient
 
 Message = dict[str, Any]
 
@@ -48,12 +49,12 @@ async def receive_messages(client: WebSocketConnection, count: int) -> list[Mess
 
 
 async def join(
-    nursery: trio.Nursery, app: App, room: str, user: str, since: str | None = None
+    clients: Clients, room: str, user: str, since: str | None = None
 ) -> tuple[WebSocketConnection, Message, list[Message]]:
     """A new member of ``room``: its connection, its welcome and, in order, what else it got
     until both the welcome and its own join announcement came (e.g. recovered messages)."""
     target = f"/chat/{room}?user={user}" + (f"&since={since}" if since else "")
-    client = await connect(nursery, app, target)
+    client = await clients.connect(target)
     welcome: Message | None = None
     own_join: Message | None = None
     others: list[Message] = []
@@ -96,20 +97,19 @@ def texts(messages: list[Message]) -> list[str]:
 
 
 async def test_the_page_is_served_at_the_root() -> None:
-    app = create_app()
-    answer = await app.handle_http(HTTPRequest("GET", "/", []))
-    assert isinstance(answer, Response)
+    async with TestClient(create_app()) as client:
+        answer = await client.get("/")
     assert answer.status_code == 200
-    assert answer.media_type.startswith("text/html")
-    assert answer.body == PAGE
+    assert answer.headers["content-type"].startswith("text/html")
+    assert answer.text == PAGE
     assert "window.chat" in PAGE
     assert "since=" in PAGE
 
 
 async def test_welcome_lists_the_members_and_the_position() -> None:
     app = create_app()
-    async with running(app) as nursery:
-        _, ann, others = await join(nursery, app, "lobby", "ann")
+    async with running(app) as clients:
+        _, ann, others = await join(clients, "lobby", "ann")
         assert others == []
         assert ann["type"] == "welcome"
         assert ann["room"] == "lobby"
@@ -118,7 +118,7 @@ async def test_welcome_lists_the_members_and_the_position() -> None:
         assert set(ann["position"]) == {"epoch", "offset"}
         assert ann["position"]["offset"] == 0
 
-        _, bob, _ = await join(nursery, app, "lobby", "bob")
+        _, bob, _ = await join(clients, "lobby", "bob")
         assert bob["members"] == [
             {"user": "ann", "id": ann["id"]},
             {"user": "bob", "id": bob["id"]},
@@ -129,9 +129,9 @@ async def test_welcome_lists_the_members_and_the_position() -> None:
 
 async def test_messages_reach_everyone_in_order_with_their_positions() -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, ann_welcome, _ = await join(nursery, app, "lobby", "ann")
-        bob, _, _ = await join(nursery, app, "lobby", "bob")
+    async with running(app) as clients:
+        ann, ann_welcome, _ = await join(clients, "lobby", "ann")
+        bob, _, _ = await join(clients, "lobby", "bob")
         epoch = ann_welcome["position"]["epoch"]
 
         await say(ann, "hello")
@@ -148,9 +148,9 @@ async def test_messages_reach_everyone_in_order_with_their_positions() -> None:
 
 async def test_joins_and_leaves_are_announced_to_the_others() -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, ann_welcome, _ = await join(nursery, app, "lobby", "ann")
-        bob, bob_welcome, _ = await join(nursery, app, "lobby", "bob")
+    async with running(app) as clients:
+        ann, ann_welcome, _ = await join(clients, "lobby", "ann")
+        bob, bob_welcome, _ = await join(clients, "lobby", "bob")
         bob_id = bob_welcome["id"]
         assert await receive(ann) == {"type": "join", "user": "bob", "id": bob_id}
 
@@ -164,9 +164,9 @@ async def test_joins_and_leaves_are_announced_to_the_others() -> None:
 
 async def test_rooms_do_not_mix() -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, ann_welcome, _ = await join(nursery, app, "lobby", "ann")
-        bob, bob_welcome, _ = await join(nursery, app, "kitchen", "bob")
+    async with running(app) as clients:
+        ann, ann_welcome, _ = await join(clients, "lobby", "ann")
+        bob, bob_welcome, _ = await join(clients, "kitchen", "bob")
         assert [m["user"] for m in bob_welcome["members"]] == ["bob"]
 
         await say(bob, "in the kitchen")
@@ -199,8 +199,8 @@ async def test_an_invalid_message_gets_an_error_and_the_chat_goes_on(
     message: str, error_type: str
 ) -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, _, _ = await join(nursery, app, "lobby", "ann")
+    async with running(app) as clients:
+        ann, _, _ = await join(clients, "lobby", "ann")
         await ann.send_message(message)
         error = await receive(ann)
         assert error["type"] == "error"
@@ -226,9 +226,9 @@ async def test_an_invalid_message_gets_an_error_and_the_chat_goes_on(
 )
 async def test_a_bad_handshake_is_refused_with_400(target: str, why: bytes) -> None:
     app = create_app()
-    async with running(app) as nursery:
+    async with running(app) as clients:
         with pytest.raises(ConnectionRejected) as info:
-            await connect(nursery, app, target)
+            await clients.connect(target)
         assert info.value.status_code == 400
         assert info.value.body is not None
         assert why in info.value.body
@@ -237,9 +237,9 @@ async def test_a_bad_handshake_is_refused_with_400(target: str, why: bytes) -> N
 
 async def test_a_reconnect_with_since_recovers_exactly_the_missed_messages_then_live() -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, _, _ = await join(nursery, app, "lobby", "ann")
-        bob, _, _ = await join(nursery, app, "lobby", "bob")
+    async with running(app) as clients:
+        ann, _, _ = await join(clients, "lobby", "ann")
+        bob, _, _ = await join(clients, "lobby", "bob")
         await say(ann, "before 1")
         await say(ann, "before 2")
         seen = await receive_messages(bob, 2)
@@ -253,7 +253,7 @@ async def test_a_reconnect_with_since_recovers_exactly_the_missed_messages_then_
         assert texts(await receive_messages(ann, 5))[-3:] == ["missed 0", "missed 1", "missed 2"]
 
         since = f"{last['epoch']}:{last['offset']}"
-        bob, welcome, others = await join(nursery, app, "lobby", "bob", since=since)
+        bob, welcome, others = await join(clients, "lobby", "bob", since=since)
         assert welcome["recovered"] is True
         recovered = [m for m in others if m["type"] == "message"]
         recovered += await receive_messages(bob, 3 - len(recovered))
@@ -270,13 +270,13 @@ async def test_a_reconnect_with_since_recovers_exactly_the_missed_messages_then_
 
 async def test_a_reconnect_with_nothing_missed_recovers_nothing() -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, welcome, _ = await join(nursery, app, "lobby", "ann")
+    async with running(app) as clients:
+        ann, welcome, _ = await join(clients, "lobby", "ann")
         await ann.aclose()
         await until_count(app, "lobby", 0)
         position = welcome["position"]
         since = f"{position['epoch']}:{position['offset']}"
-        ann, welcome, others = await join(nursery, app, "lobby", "ann", since=since)
+        ann, welcome, others = await join(clients, "lobby", "ann", since=since)
         assert welcome["recovered"] is True
         assert others == []
         assert welcome["position"] == position
@@ -288,13 +288,13 @@ async def test_a_position_that_cannot_be_recovered_says_so_and_sends_nothing_old
     stale: str,
 ) -> None:
     app = create_app()
-    async with running(app) as nursery:
-        ann, _, _ = await join(nursery, app, "lobby", "ann")
+    async with running(app) as clients:
+        ann, _, _ = await join(clients, "lobby", "ann")
         await say(ann, "old")
         (old,) = await receive_messages(ann, 1)
 
         since = stale.format(epoch=old["epoch"], offset=old["offset"])
-        bob, welcome, others = await join(nursery, app, "lobby", "bob", since=since)
+        bob, welcome, others = await join(clients, "lobby", "bob", since=since)
         assert welcome["recovered"] is False
         assert [m for m in others if m["type"] == "message"] == []
         assert welcome["position"] == {"epoch": old["epoch"], "offset": 1}

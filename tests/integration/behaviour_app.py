@@ -7,12 +7,12 @@ Served by our runner and by ``hypercorn --worker-class trio`` alike
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Literal
 
 import trio
 from pydantic import BaseModel
 
-from wsframework import App, ConnectionClosed, WebSocketRequest
+from wsframework import App, BaseRequest, CallNext, ConnectionClosed, WebSocketRequest
 from wsframework.http import HTTPRequest, Response
 
 app = App()
@@ -33,7 +33,7 @@ async def stopped() -> None:
 
 
 @app.middleware
-async def outer(request: WebSocketRequest, call_next: Any) -> None:
+async def outer(request: BaseRequest, call_next: CallNext) -> None:
     request.state.order = ["outer"]
     if request.query_params.get("deny") == "1":
         await request.reject(
@@ -44,9 +44,11 @@ async def outer(request: WebSocketRequest, call_next: Any) -> None:
 
 
 @app.middleware
-async def inner(request: WebSocketRequest, call_next: Any) -> None:
+async def inner(request: BaseRequest, call_next: CallNext) -> None:
     request.state.order.append("inner")
     await call_next(request)
+    if isinstance(request, HTTPRequest) and request.response is not None:
+        request.response.headers.append(("x-middleware", ", ".join(request.state.order)))
 
 
 @app.websocket("/echo")

@@ -19,8 +19,7 @@ import trio
 
 from apps.chat.app import create_app
 from tests.browser import Browser, Page, launch_browser
-from wsframework import App, WebSocketRequest, WebSocketServer
-from wsframework.app import CallNext
+from wsframework import App, CallNext, WebSocketRequest, WebSocketServer
 
 MESSAGES = "chat.messages.map((m) => `${m.user}: ${m.text}`)"
 MEMBERS = "chat.members.map((m) => m.user).join(',')"
@@ -75,8 +74,10 @@ async def test_two_pages_chat_and_one_recovers_what_it_missed_while_away(
     bob_may_reconnect = trio.Event()
     bob_connections = 0
 
-    @app.middleware
-    async def hold_bobs_reconnection(request: WebSocketRequest, call_next: CallNext) -> None:
+    @app.middleware(only="websocket")  # not the page's GET, which has the same query string
+    async def hold_bobs_reconnection(
+        request: WebSocketRequest, call_next: CallNext[WebSocketRequest]
+    ) -> None:
         nonlocal bob_connections
         if request.query_params.get("user") == "bob":
             bob_connections += 1

@@ -152,6 +152,13 @@ def test_middleware_rejection(runner: Server) -> None:
     assert headers.get("x-denied") == "yes"
 
 
+def test_middleware_runs_for_plain_http_routes(runner: Server) -> None:
+    status, headers, body = http_get(runner.port, "/health?deny=1")
+    assert (status, body, headers.get("x-denied")) == (401, b"denied by middleware", "yes")
+    status, headers, _ = http_get(runner.port, "/health")
+    assert (status, headers.get("x-middleware")) == (200, "outer, inner")
+
+
 @pytest.mark.parametrize(
     ("offered", "chosen"), [(["chat.v1", "chat.v2"], "chat.v2"), (["chat.v1"], "chat.v1")]
 )

@@ -1,30 +1,53 @@
-"""A chat app over the in-memory broker and socket-less clients for it, shared by the
-``tests/rooms/test_*.py`` files."""
+"""A chat app over the in-memory broker and socket-less clients for it (through the test
+client), shared by the ``tests/rooms/test_*.py`` files."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import trio
 import trio.testing
 
-from wsframework import App, WebSocketRequest, wrap_client_stream
+from wsframework import App, WebSocketRequest
 from wsframework.interface import WebSocketConnection
-from wsframework.options import ServerOptions
 from wsframework.rooms import Position, RoomOptions
-from wsframework.server import serve_stream
+from wsframework.testing import TestClient
+
+
+class Clients:
+    """A running app, through the test client, and its WebSocket clients, open until the block
+    of :func:`running` ends.
+
+    Attributes:
+        app: the application.
+        client: its :class:`~wsframework.testing.TestClient`.
+    """
+
+    def __init__(self, client: TestClient, stack: AsyncExitStack) -> None:
+        self.app = client.app
+        self.client = client
+        self._stack = stack
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The nursery of the connections, cancelled before the app's shutdown."""
+        return self.client.nursery
+
+    async def connect(self, target: str, **options: Any) -> WebSocketConnection:
+        """A client of the app (``lockstep=True``: one that reads only when the test reads, so
+        a server send to it waits), closed when the block ends."""
+        return await self._stack.enter_async_context(self.client.websocket(target, **options))
 
 
 @asynccontextmanager
-async def running(app: App) -> AsyncIterator[trio.Nursery]:
-    """``app`` started, and a nursery for its connections that ends before the app stops (as
-    a server cancels its handlers before the lifespan's shutdown)."""
-    async with app.lifespan_context(), trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
+async def running(app: App) -> AsyncIterator[Clients]:
+    """``app`` started through the test client (its connections end before the app stops, as a
+    server cancels its handlers before the lifespan's shutdown)."""
+    async with TestClient(app, base_url="http://example.com") as client, AsyncExitStack() as stack:
+        yield Clients(client, stack)
 
 
 def chat_app(**options: Any) -> App:
@@ -50,27 +73,6 @@ def chat_app(**options: Any) -> App:
                 await room.publish(message, exclude=exclude)
 
     return app
-
-
-async def connect(
-    nursery: trio.Nursery,
-    app: App,
-    target: str,
-    *,
-    lockstep: bool = False,
-    **client: Any,
-) -> WebSocketConnection:
-    """A client of ``app`` over memory streams (``lockstep``: a client that reads only when
-    the test reads, so a server send to it waits)."""
-    if lockstep:
-        server_stream, client_stream = trio.testing.lockstep_stream_pair()
-    else:
-        server_stream, client_stream = trio.testing.memory_stream_pair()
-    nursery.start_soon(
-        serve_stream, app.handle_websocket, server_stream, ServerOptions(), app.handle_http
-    )
-    client.setdefault("compression", None)
-    return await wrap_client_stream(nursery, client_stream, "example.com", target, **client)
 
 
 async def until_count(app: App, room: str, count: int) -> None:

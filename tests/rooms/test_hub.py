@@ -28,13 +28,13 @@ from wsframework.rooms.hub import serialise
 
 from ..redis_servers import free_port
 from .broker_helpers import COREDIS_UNCLOSED_STREAMS
-from .room_helpers import chat_app, connect, running, until_count
+from .room_helpers import chat_app, running, until_count
 
 
 async def test_a_publication_reaches_every_member_once_in_order() -> None:
     app = chat_app()
-    async with running(app) as nursery:
-        clients = [await connect(nursery, app, f"/chat/lobby?user=u{i}") for i in range(3)]
+    async with running(app) as clients:
+        clients = [await clients.connect(f"/chat/lobby?user=u{i}") for i in range(3)]
         await until_count(app, "lobby", 3)
         for n in range(5):
             await clients[n % 3].send_message(f"m{n}")
@@ -48,9 +48,9 @@ async def test_a_publication_reaches_every_member_once_in_order() -> None:
 
 async def test_exclude_skips_the_sender_only() -> None:
     app = chat_app()
-    async with running(app) as nursery:
-        sender = await connect(nursery, app, "/chat/r?echo=0")
-        other = await connect(nursery, app, "/chat/r")
+    async with running(app) as clients:
+        sender = await clients.connect("/chat/r?echo=0")
+        other = await clients.connect("/chat/r")
         await until_count(app, "r", 2)
         await sender.send_message("from sender")
         await other.send_message("from other")
@@ -62,9 +62,9 @@ async def test_exclude_skips_the_sender_only() -> None:
 
 async def test_rooms_are_separate() -> None:
     app = chat_app()
-    async with running(app) as nursery:
-        a = await connect(nursery, app, "/chat/a")
-        b = await connect(nursery, app, "/chat/b")
+    async with running(app) as clients:
+        a = await clients.connect("/chat/a")
+        b = await clients.connect("/chat/b")
         await until_count(app, "a", 1)
         await until_count(app, "b", 1)
         await a.send_message("only a")
@@ -76,8 +76,8 @@ async def test_rooms_are_separate() -> None:
 
 async def test_bytes_and_text_keep_their_type() -> None:
     app = chat_app()
-    async with running(app) as nursery:
-        client = await connect(nursery, app, "/chat/r")
+    async with running(app) as clients:
+        client = await clients.connect("/chat/r")
         await until_count(app, "r", 1)
         await client.send_message(b"\x00\x01")
         await client.send_message("text")
@@ -88,9 +88,9 @@ async def test_bytes_and_text_keep_their_type() -> None:
 
 async def test_presence_lists_members_with_info_id_and_node() -> None:
     app = chat_app()
-    async with running(app) as nursery:
-        ann = await connect(nursery, app, "/chat/r?user=ann")
-        await connect(nursery, app, "/chat/r?user=bob")
+    async with running(app) as clients:
+        ann = await clients.connect("/chat/r?user=ann")
+        await clients.connect("/chat/r?user=bob")
         await until_count(app, "r", 2)
         members = await app.rooms["r"].members()
         assert sorted(m.info["user"] for m in members) == ["ann", "bob"]
@@ -115,8 +115,8 @@ async def test_a_cancelled_member_leaves() -> None:
                 await trio.sleep_forever()
         await ws.send_message(str(await app.rooms["r"].count()))
 
-    async with running(app) as nursery:
-        client = await connect(nursery, app, "/")
+    async with running(app) as clients:
+        client = await clients.connect("/")
         with trio.fail_after(5):
             await joined.wait()
             assert await client.get_message() == "0"
@@ -143,10 +143,10 @@ async def test_membership_events_report_joins_and_leaves() -> None:
         async with app.rooms["r"].join(ws, presence="visitor"):
             await ws.get_message()
 
-    async with running(app) as nursery:
-        await connect(nursery, app, "/watch")
+    async with running(app) as clients:
+        await clients.connect("/watch")
         await until_count(app, "r", 1)
-        visitor = await connect(nursery, app, "/visit")
+        visitor = await clients.connect("/visit")
         await until_count(app, "r", 2)
         await visitor.send_message("bye")
         with trio.fail_after(5):
@@ -159,11 +159,11 @@ async def test_announce_turns_joins_and_leaves_into_messages() -> None:
         return json.dumps({"type": event.kind, "user": event.member.info["user"]})
 
     app = chat_app(announce=announce)
-    async with running(app) as nursery:
-        ann = await connect(nursery, app, "/chat/r?user=ann")
+    async with running(app) as clients:
+        ann = await clients.connect("/chat/r?user=ann")
         with trio.fail_after(5):
             assert json.loads(await ann.get_message()) == {"type": "join", "user": "ann"}
-        bob = await connect(nursery, app, "/chat/r?user=bob")
+        bob = await clients.connect("/chat/r?user=bob")
         with trio.fail_after(5):
             assert json.loads(await ann.get_message()) == {"type": "join", "user": "bob"}
             await bob.aclose()
@@ -180,8 +180,8 @@ async def test_encode_runs_once_per_publication_whatever_the_members(
         return f"<{publication.data!r}>"
 
     app = chat_app(encode=encode)
-    async with running(app) as nursery:
-        clients = [await connect(nursery, app, "/chat/r") for _ in range(10)]
+    async with running(app) as clients:
+        clients = [await clients.connect("/chat/r") for _ in range(10)]
         await until_count(app, "r", 10)
         await clients[0].send_message("hi")
         with trio.fail_after(5):
@@ -199,8 +199,8 @@ async def test_a_failing_encode_is_logged_and_the_room_goes_on(
         return str(publication.data)
 
     app = chat_app(encode=encode)
-    async with running(app) as nursery:
-        client = await connect(nursery, app, "/chat/r")
+    async with running(app) as clients:
+        client = await clients.connect("/chat/r")
         await until_count(app, "r", 1)
         await client.send_message("bad")
         await client.send_message("good")
@@ -250,8 +250,8 @@ async def test_room_names_and_joins_are_checked() -> None:
                 errors.append(str(exc))
         await ws.aclose()
 
-    async with running(app) as nursery:
-        client = await connect(nursery, app, "/")
+    async with running(app) as clients:
+        client = await clients.connect("/")
         with trio.fail_after(5):
             with pytest.raises(Exception):  # noqa: B017 - closed by the handler
                 await client.get_message()

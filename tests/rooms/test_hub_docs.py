@@ -15,7 +15,7 @@ import trio
 from wsframework import App, DeflateOptions, WebSocketRequest
 from wsframework.request import WebSocketRoute
 
-from .room_helpers import connect, running, until_count
+from .room_helpers import running, until_count
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -36,9 +36,9 @@ def test_the_samples_are_the_ones_tested_here() -> None:
 
 async def test_the_first_chat_reaches_every_member() -> None:
     app: App = load(samples("rooms.md")[0])["app"]
-    async with running(app) as nursery:
-        ann = await connect(nursery, app, "/chat/lobby?user=ann")
-        bob = await connect(nursery, app, "/chat/lobby?user=bob")
+    async with running(app) as clients:
+        ann = await clients.connect("/chat/lobby?user=ann")
+        bob = await clients.connect("/chat/lobby?user=bob")
         await until_count(app, "lobby", 2)
         assert sorted(m.info["user"] for m in await app.rooms["lobby"].members()) == ["ann", "bob"]
         await ann.send_message("hello")
@@ -49,8 +49,8 @@ async def test_the_first_chat_reaches_every_member() -> None:
 
 async def test_the_news_envelope_carries_positions_that_recover() -> None:
     app: App = load(samples("rooms.md")[2])["app"]
-    async with running(app) as nursery:
-        first = await connect(nursery, app, "/news/sport")
+    async with running(app) as clients:
+        first = await clients.connect("/news/sport")
         with trio.fail_after(5):
             assert json.loads(await first.get_message()) == {"recovered": None}
             await first.send_message("goal")
@@ -59,7 +59,7 @@ async def test_the_news_envelope_carries_positions_that_recover() -> None:
         await first.aclose()
         await until_count(app, "news:sport", 0)
         await app.rooms["news:sport"].publish("missed")
-        back = await connect(nursery, app, f"/news/sport?since={received['position']}")
+        back = await clients.connect(f"/news/sport?since={received['position']}")
         with trio.fail_after(5):
             got = [json.loads(await back.get_message()) for _ in range(2)]
         assert {"recovered": True} in got
@@ -91,8 +91,8 @@ async def test_the_restored_hook_tells_the_lobby_to_resync() -> None:
         async with app.rooms["lobby"].join(ws):
             await ws.get_message()
 
-    async with running(app) as nursery:
-        client = await connect(nursery, app, "/lobby")
+    async with running(app) as clients:
+        client = await clients.connect("/lobby")
         await until_count(app, "lobby", 1)
         await namespace["resync"]()  # what the hub runs once the broker is back
         with trio.fail_after(5):

@@ -10,27 +10,35 @@ import pytest
 import trio
 
 from wsframework import App
+from wsframework.interface import WebSocketConnection
 from wsframework.rooms import HistoryPolicy
 
 from .broker_helpers import COREDIS_UNCLOSED_STREAMS
-from .room_helpers import chat_app, connect, until_count
+from .room_helpers import chat_app, running, until_count
+
+Connect = Callable[[App, str], Awaitable[WebSocketConnection]]
 
 
 @asynccontextmanager
-async def two_workers(url: str, **options: object) -> AsyncIterator[tuple[App, App, trio.Nursery]]:
+async def two_workers(url: str, **options: object) -> AsyncIterator[tuple[App, App, Connect]]:
+    """Two apps on one Redis, each through its test client, and ``connect(app, target)``."""
     one, two = chat_app(**options), chat_app(**options)
     one.rooms.use_broker(url)
     two.rooms.use_broker(url)
-    async with one.lifespan_context(), two.lifespan_context(), trio.open_nursery() as nursery:
-        yield one, two, nursery
-        nursery.cancel_scope.cancel()
+    async with running(one) as one_clients, running(two) as two_clients:
+        by_app = {one: one_clients, two: two_clients}
+
+        async def connect(app: App, target: str) -> WebSocketConnection:
+            return await by_app[app].connect(target)
+
+        yield one, two, connect
 
 
 async def test_a_publication_reaches_every_member_of_both_workers_once(redis_url: str) -> None:
-    async with two_workers(redis_url) as (one, two, nursery):
-        a = await connect(nursery, one, "/chat/r?user=a")
-        b = await connect(nursery, two, "/chat/r?user=b")
-        c = await connect(nursery, two, "/chat/r?user=c&echo=0")
+    async with two_workers(redis_url) as (one, two, connect):
+        a = await connect(one, "/chat/r?user=a")
+        b = await connect(two, "/chat/r?user=b")
+        c = await connect(two, "/chat/r?user=c&echo=0")
         await until_count(one, "r", 3)
         assert one.rooms.broker.node != two.rooms.broker.node
         members = await two.rooms["r"].members()
@@ -52,10 +60,10 @@ async def test_recovery_across_workers(redis_url: str) -> None:
     async with two_workers(redis_url, history=HistoryPolicy(size=50, ttl=60)) as (
         one,
         two,
-        nursery,
+        connect,
     ):
-        writer = await connect(nursery, one, "/chat/r?echo=0")
-        reader = await connect(nursery, two, "/chat/r")
+        writer = await connect(one, "/chat/r?echo=0")
+        reader = await connect(two, "/chat/r")
         await until_count(one, "r", 2)
         await writer.send_message("seen")
         with trio.fail_after(5):
@@ -65,7 +73,7 @@ async def test_recovery_across_workers(redis_url: str) -> None:
         await until_count(one, "r", 1)
         for n in range(3):
             await writer.send_message(f"missed {n}")
-        back = await connect(nursery, two, f"/chat/r?since={position}")
+        back = await connect(two, f"/chat/r?since={position}")
         with trio.fail_after(5):
             got = [await back.get_message() for _ in range(4)]
         assert json.loads(got[0]) == {"recovered": True} or json.loads(got[-1]) == {
@@ -78,12 +86,12 @@ async def test_recovery_across_workers(redis_url: str) -> None:
 async def test_a_restarted_redis_resubscribes_and_delivery_resumes(redis_server: object) -> None:
     server = redis_server
     url = server.url  # type: ignore[attr-defined]
-    async with two_workers(url) as (one, two, nursery):
+    async with two_workers(url) as (one, two, connect):
         restored = {one: trio.Event(), two: trio.Event()}
         for app, event in restored.items():
             app.rooms.on_restored(event_setter(event))
-        a = await connect(nursery, one, "/chat/r?echo=0")
-        b = await connect(nursery, two, "/chat/r")
+        a = await connect(one, "/chat/r?echo=0")
+        b = await connect(two, "/chat/r")
         await until_count(one, "r", 2)
         await trio.to_thread.run_sync(server.restart)  # type: ignore[attr-defined]
         with trio.fail_after(20):

@@ -14,7 +14,7 @@ from wsframework.interface import WebSocketConnection
 from wsframework.rooms import HistoryPolicy
 from wsframework.rooms.member import CLOSE_GRACE
 
-from .room_helpers import chat_app, connect, running, until_count
+from .room_helpers import chat_app, running, until_count
 
 QUEUE = 4
 
@@ -29,10 +29,10 @@ async def test_a_slow_member_is_closed_with_the_code_and_the_others_keep_receivi
     code: int,
 ) -> None:
     app = chat_app(queue_size=QUEUE, overflow="close", overflow_code=code)
-    async with running(app) as nursery:
-        slow = await connect(nursery, app, "/chat/r", lockstep=True)
-        listener = await connect(nursery, app, "/chat/r", message_queue_size=100)
-        fast = await connect(nursery, app, "/chat/r?echo=0")
+    async with running(app) as clients:
+        slow = await clients.connect("/chat/r", lockstep=True)
+        listener = await clients.connect("/chat/r", message_queue_size=100)
+        fast = await clients.connect("/chat/r?echo=0")
         await until_count(app, "r", 3)
         await flood(fast, 20)
         # It reads again within the grace: the frame in flight ends, then the close frame.
@@ -50,9 +50,9 @@ async def test_a_stuck_member_is_dropped_after_the_grace(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = chat_app(queue_size=QUEUE)
-    async with running(app) as nursery:
-        await connect(nursery, app, "/chat/r", lockstep=True)  # never reads again
-        fast = await connect(nursery, app, "/chat/r")
+    async with running(app) as clients:
+        await clients.connect("/chat/r", lockstep=True)  # never reads again
+        fast = await clients.connect("/chat/r")
         await until_count(app, "r", 2)
         await flood(fast, 20)
         await trio.sleep(CLOSE_GRACE + 1)  # the mock clock jumps past the grace
@@ -70,14 +70,14 @@ async def read_into(client: WebSocketConnection, got: list[str]) -> None:
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
 async def test_drop_policies_keep_the_member_and_bound_its_queue(policy: str) -> None:
     app = chat_app(queue_size=QUEUE, overflow=policy)
-    async with running(app) as nursery:
-        slow = await connect(nursery, app, "/chat/r", lockstep=True, message_queue_size=1)
-        fast = await connect(nursery, app, "/chat/r?echo=0")
+    async with running(app) as clients:
+        slow = await clients.connect("/chat/r", lockstep=True, message_queue_size=1)
+        fast = await clients.connect("/chat/r?echo=0")
         await until_count(app, "r", 2)
         await flood(fast, 20)
         await trio.testing.wait_all_tasks_blocked()  # every publication met the full queue
         got: list[str] = []
-        nursery.start_soon(read_into, slow, got)
+        clients.nursery.start_soon(read_into, slow, got)
         await trio.testing.wait_all_tasks_blocked()  # it read all it will ever get
         await fast.send_message("after")  # the member is still in the room: it gets this
         with trio.fail_after(5):
@@ -97,15 +97,15 @@ async def test_drop_policies_keep_the_member_and_bound_its_queue(policy: str) ->
 
 async def test_queue_bytes_bound_the_queue_too() -> None:
     app = chat_app(queue_size=1000, queue_bytes=100, overflow="drop_newest")
-    async with running(app) as nursery:
-        slow = await connect(nursery, app, "/chat/r", lockstep=True, message_queue_size=1)
-        fast = await connect(nursery, app, "/chat/r?echo=0")
+    async with running(app) as clients:
+        slow = await clients.connect("/chat/r", lockstep=True, message_queue_size=1)
+        fast = await clients.connect("/chat/r?echo=0")
         await until_count(app, "r", 2)
         for n in range(20):
             await fast.send_message(f"{n % 10}" * 40)
         await trio.testing.wait_all_tasks_blocked()  # every publication met the full queue
         got: list[str] = []
-        nursery.start_soon(read_into, slow, got)
+        clients.nursery.start_soon(read_into, slow, got)
         await trio.testing.wait_all_tasks_blocked()
         await fast.send_message("x")
         with trio.fail_after(5):
@@ -128,15 +128,15 @@ async def test_recovery_delivers_exactly_the_missed_publications_before_live_one
     nursery: trio.Nursery,
 ) -> None:
     app = chat_app(**HISTORY)
-    async with running(app) as nursery:
-        writer = await connect(nursery, app, "/chat/r?echo=0")
+    async with running(app) as clients:
+        writer = await clients.connect("/chat/r?echo=0")
         await until_count(app, "r", 1)
         await flood(writer, 3)
         await trio.testing.wait_all_tasks_blocked()
         since = await position_of_last(app, "r")  # after m0..m2
         await flood(writer, 6)  # m0..m5 again: offsets 4..9
         await trio.testing.wait_all_tasks_blocked()
-        back = await connect(nursery, app, f"/chat/r?since={since}")
+        back = await clients.connect(f"/chat/r?since={since}")
         await until_count(app, "r", 2)
         await writer.send_message("live")
         with trio.fail_after(5):
@@ -152,13 +152,13 @@ async def test_recovery_delivers_exactly_the_missed_publications_before_live_one
 @pytest.mark.parametrize("since", ["other-epoch:1", "{epoch}:0"])
 async def test_a_gap_outside_the_window_is_not_recovered(since: str) -> None:
     app = chat_app(history=HistoryPolicy(size=2, ttl=60))
-    async with running(app) as nursery:
-        writer = await connect(nursery, app, "/chat/r?echo=0")
+    async with running(app) as clients:
+        writer = await clients.connect("/chat/r?echo=0")
         await until_count(app, "r", 1)
         await flood(writer, 5)
         await trio.testing.wait_all_tasks_blocked()
         epoch = (await position_of_last(app, "r")).split(":")[0]
-        back = await connect(nursery, app, "/chat/r?since=" + since.format(epoch=epoch))
+        back = await clients.connect("/chat/r?since=" + since.format(epoch=epoch))
         with trio.fail_after(5):
             assert json.loads(await back.get_message()) == {"recovered": False}
         await writer.send_message("live")
@@ -168,12 +168,12 @@ async def test_a_gap_outside_the_window_is_not_recovered(since: str) -> None:
 
 async def test_history_expires_with_its_ttl(autojump_clock: trio.testing.MockClock) -> None:
     app = chat_app(history=HistoryPolicy(size=10, ttl=30))
-    async with running(app) as nursery:
-        writer = await connect(nursery, app, "/chat/r?echo=0")
+    async with running(app) as clients:
+        writer = await clients.connect("/chat/r?echo=0")
         await until_count(app, "r", 1)
         since = await position_of_last(app, "r")
         await flood(writer, 2)
         await trio.sleep(31)  # the mock clock jumps: the stream outlived its ttl
-        back = await connect(nursery, app, f"/chat/r?since={since}")
+        back = await clients.connect(f"/chat/r?since={since}")
         with trio.fail_after(5):
             assert json.loads(await back.get_message()) == {"recovered": False}

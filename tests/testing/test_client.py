@@ -10,7 +10,14 @@ import pytest
 import trio
 import trio.testing
 
-from wsframework import App, ConnectionClosed, ConnectionRejected, WebSocketRequest
+from wsframework import (
+    App,
+    ClientOptions,
+    ConnectionClosed,
+    ConnectionRejected,
+    ConnectionTimeout,
+    WebSocketRequest,
+)
 from wsframework.http import HTTPRequest
 from wsframework.options import ServerOptions
 from wsframework.testing import TestClient, TestResponse
@@ -177,6 +184,80 @@ async def test_compression_when_asked_for() -> None:
         await ws.send_message("a" * 1000)
         with trio.fail_after(5):
             assert await ws.get_message() == "a" * 1000
+
+
+def sending_app(sent: list[str]) -> App:
+    """:func:`make_app`, and ``/send``: sends ``a``, ``b`` and ``c``, recording each send that
+    returned."""
+    app = make_app()
+
+    @app.websocket("/send")
+    async def send(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        for text in "abc":
+            await ws.send_message(text)
+            sent.append(text)
+        await trio.sleep_forever()
+
+    return app
+
+
+@pytest.mark.parametrize("queue_size", [0, 1, 2])
+async def test_message_queue_size_bounds_what_the_client_reads(queue_size: int) -> None:
+    sent: list[str] = []
+    async with (
+        TestClient(sending_app(sent)) as client,
+        client.websocket("/send", lockstep=True, message_queue_size=queue_size) as ws,
+    ):
+        await trio.testing.wait_all_tasks_blocked()
+        # A lockstep send returns once the client read it: it reads the messages it buffers
+        # and the one its reader holds, then nothing until the test takes one.
+        assert sent == list("abc"[: queue_size + 1])
+        with trio.fail_after(5):
+            assert await ws.get_message() == "a"
+            await trio.testing.wait_all_tasks_blocked()
+            assert sent == list("abc"[: queue_size + 2])
+
+
+async def test_client_options_are_the_real_clients() -> None:
+    sent: list[str] = []
+    options = ClientOptions(message_queue_size=0, max_message_size=10, compression=None)
+    async with TestClient(sending_app(sent)) as client:
+        async with client.websocket("/send", lockstep=True, options=options) as ws:
+            await trio.testing.wait_all_tasks_blocked()
+            assert sent == ["a"] and not ws.compression  # message_queue_size=0
+        async with client.websocket("/echo", options=options) as ws:
+            await ws.send_message("x" * 11)
+            with trio.fail_after(5), pytest.raises(ConnectionClosed) as caught:
+                await ws.get_message()
+            assert caught.value.reason.code == 1009  # the client's own limit
+        async with client.websocket("/echo", options=ClientOptions()) as ws:
+            assert ws.compression  # ClientOptions() offers it, as the real client does
+        with pytest.raises(ValueError, match="not both: max_message_size, message_queue_size"):
+            async with client.websocket(
+                "/echo", options=options, max_message_size=5, message_queue_size=3
+            ):
+                pass
+        with pytest.raises(ValueError, match="message_queue_size"):
+            async with client.websocket("/echo", message_queue_size=-1):
+                pass
+
+
+async def test_the_handshake_is_bounded_by_connect_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = App()
+
+    @app.websocket("/never")
+    async def never(request: WebSocketRequest) -> None:
+        await trio.sleep_forever()
+
+    async with TestClient(app) as client:
+        start = trio.current_time()
+        with pytest.raises(ConnectionTimeout):
+            async with client.websocket("/never", options=ClientOptions(connect_timeout=2)):
+                pass
+        assert trio.current_time() - start == pytest.approx(2)
 
 
 async def test_several_websockets_in_one_room() -> None:

@@ -19,8 +19,9 @@ from .._groups import raise_single
 from ..app import App
 from ..client import wrap_client_stream
 from ..datastructures import Headers
+from ..exceptions import ConnectionTimeout
 from ..interface import WebSocketConnection
-from ..options import MAX_MESSAGE_SIZE, ServerOptions
+from ..options import MAX_MESSAGE_SIZE, MESSAGE_QUEUE_SIZE, ClientOptions, ServerOptions
 from ..protocol.deflate_options import DeflateOptions
 from ..server import serve_stream
 
@@ -177,47 +178,92 @@ class TestClient:
         subprotocols: Iterable[str] | None = None,
         headers: HeadersArg = None,
         cookies: Mapping[str, str] | None = None,
+        options: ClientOptions | None = None,
         compression: DeflateOptions | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        message_queue_size: int = MESSAGE_QUEUE_SIZE,
         lockstep: bool = False,
     ) -> AsyncIterator[WebSocketConnection]:
         """``async with client.websocket("/chat?room=1") as ws:`` a WebSocket connection to the
         app, closed (1000) on exit.
 
-        The handshake has no timeout of its own: bound entering with ``trio.fail_after``
-        (cancelling it abandons that connection). ``ws.get_message()`` and the other calls of
-        the connection are bounded the same way; under pytest-trio's ``autojump_clock`` such
-        bounds cost no real time.
+        The client side's settings are those of the real client
+        (:func:`~wsframework.open_websocket_url`): either ``options=ClientOptions(...)``, the
+        same object, or the keywords ``compression``, ``max_message_size`` and
+        ``message_queue_size``. The handshake is bounded by ``connect_timeout`` (60 s unless
+        set in ``options``; ``ConnectionTimeout``), the close on exit by
+        ``disconnect_timeout`` (then abandoned); bound entering more tightly with
+        ``trio.fail_after`` (cancelling it abandons that connection). ``ws.get_message()`` and
+        the other calls of the connection are bounded the same way; under pytest-trio's
+        ``autojump_clock`` such bounds cost no real time.
 
         Args:
             path: the path and query string, e.g. ``"/chat/lobby?user=ann"``.
             subprotocols: offered in this order; ``ws.subprotocol`` is the one picked.
             headers: extra request headers (a mapping or ``(name, value)`` pairs).
             cookies: sent as one ``Cookie`` header.
+            options: all the client's settings, as the real client takes them (note that
+                ``ClientOptions()`` offers compression, as the real client does); then the
+                three keywords below must keep their defaults.
             compression: permessage-deflate to offer; ``None`` (the default) offers none.
             max_message_size: the client's limit on messages it receives.
+            message_queue_size: messages the client buffers before it stops reading; ``0``
+                reads only when the test asks for a message.
             lockstep: the client reads only when the test reads, so the server's sends to it
                 wait (to test slow consumers and backpressure).
 
         Raises:
             ConnectionRejected: the app refused the handshake (``status_code``, ``headers``,
                 ``body``), e.g. 403 from ``request.reject(...)`` or 404 for no route.
+            ConnectionTimeout: the handshake took longer than ``connect_timeout``.
+            ValueError: a setting is out of range, or given both in ``options`` and as a
+                keyword.
         """
-        stream = self._serve(lockstep)
-        ws = await wrap_client_stream(
-            self.nursery,
-            stream,
-            self.host,
-            self.prefix + path,
-            subprotocols=subprotocols,
-            extra_headers=self._headers(headers, cookies),
+        settings = ClientOptions(
             compression=compression,
             max_message_size=max_message_size,
+            message_queue_size=message_queue_size,
         )
+        if options is None:
+            options = settings
+        else:
+            given = sorted(
+                name
+                for name, value, default in [
+                    ("compression", compression, None),
+                    ("max_message_size", max_message_size, MAX_MESSAGE_SIZE),
+                    ("message_queue_size", message_queue_size, MESSAGE_QUEUE_SIZE),
+                ]
+                if value != default
+            )
+            if given:
+                raise ValueError(
+                    "pass client settings either in options= or as keywords, not both: "
+                    + ", ".join(given)
+                )
+        stream = self._serve(lockstep)
+        try:
+            with trio.fail_after(options.connect_timeout):
+                ws = await wrap_client_stream(
+                    self.nursery,
+                    stream,
+                    self.host,
+                    self.prefix + path,
+                    subprotocols=subprotocols,
+                    extra_headers=self._headers(headers, cookies),
+                    message_queue_size=options.message_queue_size,
+                    max_message_size=options.max_message_size,
+                    receive_buffer_size=options.receive_buffer_size,
+                    compression=options.compression,
+                    ping_interval=options.ping_interval,
+                    ping_timeout=options.ping_timeout,
+                )
+        except trio.TooSlowError:
+            raise ConnectionTimeout from None
         try:
             yield ws
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
+            with trio.CancelScope(shield=True), trio.move_on_after(options.disconnect_timeout):
                 await ws.aclose()
 
     async def request(
