@@ -71,7 +71,7 @@ async def test_request_facts() -> None:
     assert facts["cookies"] == {"sid": "abc", "theme": "dark"}
     assert facts["url"] == f"ws://example.com/items/{uid}?tag=a&tag=b"
     assert facts["state"] is True
-    assert facts["client"] is None  # memory streams have no address
+    assert facts["client"] == ("127.0.0.1", 50000)  # the TestClient's default client address
 
 
 async def test_unknown_path_is_404() -> None:

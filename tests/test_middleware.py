@@ -97,7 +97,7 @@ async def test_origin_allowlist_on_a_plain_http_route(caplog: pytest.LogCaptureF
             403,
             "Origin 'https://evil.example' is not allowed.\n",
         )
-        assert "refused origin 'https://evil.example' on /api from -" in caplog.text
+        assert "refused origin 'https://evil.example' on /api from 127.0.0.1:50000" in caplog.text
         allowed = await client.post("/api", headers={"Origin": "https://good.example"})
         assert (allowed.status_code, allowed.text) == (200, "done")
         assert (await client.post("/api")).status_code == 200  # no Origin: allow_missing
@@ -319,6 +319,6 @@ async def test_access_log_of_plain_http_requests(
         assert (await client.get("/health?full=1")).status_code == 200
         assert (await client.post("/boom")).status_code == 500
     assert access_lines(caplog) == [
-        "- GET /health?full=1 200 duration=0.250s",
-        "- POST /boom 500 duration=0.000s",
+        "127.0.0.1:50000 GET /health?full=1 200 duration=0.250s",
+        "127.0.0.1:50000 POST /boom 500 duration=0.000s",
     ]

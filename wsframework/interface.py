@@ -30,6 +30,7 @@ from .protocol.close import CloseReason
 from .protocol.header import frame_header
 
 __all__ = [
+    "AddressedStream",
     "Endpoint",
     "Message",
     "MessageQueue",
@@ -73,8 +74,46 @@ class Endpoint:
         return f'Endpoint(address="{self.address}", port={self.port}, is_ssl={self.is_ssl})'
 
 
+class AddressedStream(trio.abc.HalfCloseableStream):
+    """A stream that states the endpoints a socket would have, around one that has none.
+
+    :class:`~wsframework.testing.TestClient` hands one to the server, so that
+    ``request.client`` is the address the test chose although no socket exists. Every call
+    goes to ``stream``.
+    """
+
+    def __init__(
+        self, stream: trio.StapledStream[Any, Any], *, local: Endpoint, remote: Endpoint
+    ) -> None:
+        self.stream = stream
+        self.local = local
+        self.remote = remote
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """As ``stream``'s own call; cancelling it is as safe as cancelling that one."""
+        await self.stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """As ``stream``'s own call; cancelling it is as safe as cancelling that one."""
+        await self.stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        """As ``stream``'s own call; cancelling it is as safe as cancelling that one."""
+        await self.stream.send_eof()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """As ``stream``'s own call; cancelling it is as safe as cancelling that one."""
+        return await self.stream.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        """As ``stream``'s own call; cancelling it is as safe as cancelling that one."""
+        await self.stream.aclose()
+
+
 def stream_endpoint(stream: trio.abc.Stream, *, local: bool) -> Endpoint | str:
     """The local or remote :class:`Endpoint` of a stream, or ``repr(stream)`` when it has none."""
+    if isinstance(stream, AddressedStream):
+        return stream.local if local else stream.remote
     if isinstance(stream, trio.SocketStream):
         return socket_endpoint(stream.socket, False, repr(stream), local=local)
     if isinstance(stream, trio.SSLStream) and isinstance(

@@ -129,8 +129,40 @@ async def test_path_query_headers_cookies_and_host() -> None:
         "cookie": "s=1; u=ann",
         "x": "t",
         "host": "example.org:8080",
-        "client": None,  # memory streams have no address (documented)
+        "client": ["127.0.0.1", 50000],  # the default client address
     }
+
+
+@pytest.mark.parametrize(
+    ("base_url", "client", "expected", "url"),
+    [
+        ("https://example.org", ("203.0.113.7", 41000), ["203.0.113.7", 41000], "wss://"),
+        ("http://example.org", ("::1", 7), ["::1", 7], "ws://"),
+        ("http://example.org", None, None, "ws://"),
+    ],
+)
+async def test_the_client_address_and_scheme_are_the_ones_given(
+    base_url: str, client: tuple[str, int] | None, expected: list[object] | None, url: str
+) -> None:
+    app = App()
+
+    @app.websocket("/where")
+    async def where(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.send_message(json.dumps([request.client, request.url]))
+
+    @app.http("/where")
+    async def where_http(request: HTTPRequest) -> dict[str, object]:
+        return {"client": request.client}
+
+    async with TestClient(app, base_url=base_url, client=client) as test_client:
+        async with test_client.websocket("/where") as ws:
+            with trio.fail_after(5):
+                seen, seen_url = json.loads(await ws.get_message())
+        response = await test_client.get("/where")
+    assert seen == expected
+    assert seen_url == f"{url}example.org/where"
+    assert response.json() == {"client": expected}
 
 
 async def test_a_refused_handshake_raises_connection_rejected() -> None:

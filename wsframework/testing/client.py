@@ -20,7 +20,7 @@ from ..app import App
 from ..client import wrap_client_stream
 from ..datastructures import Headers
 from ..exceptions import ConnectionTimeout
-from ..interface import WebSocketConnection
+from ..interface import AddressedStream, Endpoint, WebSocketConnection
 from ..options import MAX_MESSAGE_SIZE, MESSAGE_QUEUE_SIZE, ClientOptions, ServerOptions
 from ..protocol.deflate_options import DeflateOptions
 from ..server import serve_stream
@@ -80,8 +80,9 @@ class TestClient:
 
     What is real: the frames, masking, the opening handshake and its refusals, close codes,
     size limits (``server_options``), compression when asked for, and the HTTP/1.1 path
-    (404, 405, 426...). What is not: there is no socket and no TLS, so ``request.client`` is
-    ``None`` and ``request.remote`` is a description of the memory stream.
+    (404, 405, 426...). What is not: there is no socket and no TLS; ``request.client`` is the
+    address given as ``client`` (the server's own end is 127.0.0.1 on the port of
+    ``base_url``).
 
     Args:
         app: the application.
@@ -89,6 +90,9 @@ class TestClient:
             the scheme is only informative (no TLS either way).
         server_options: the server's settings (limits, timeouts, compression...), as given to
             ``wsframework run``; default :class:`~wsframework.options.ServerOptions`.
+        client: the ``(ip, port)`` every request comes from, as ``request.client`` reports it
+            (an IP address: the server parses it); ``None`` for a connection with no address
+            (``request.client`` is then ``None``, as on a Unix socket).
     """
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
@@ -99,6 +103,7 @@ class TestClient:
         *,
         base_url: str = "http://testserver",
         server_options: ServerOptions | None = None,
+        client: tuple[str, int] | None = ("127.0.0.1", 50000),
     ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https", "ws", "wss") or not url.netloc:
@@ -107,6 +112,11 @@ class TestClient:
         self.host = url.netloc
         self.prefix = url.path.rstrip("/")
         self.server_options = server_options if server_options is not None else ServerOptions()
+        secure = url.scheme in ("https", "wss")
+        self._endpoints: tuple[Endpoint, Endpoint] | None = None
+        if client is not None:
+            local = Endpoint("127.0.0.1", url.port or (443 if secure else 80), secure)
+            self._endpoints = (local, Endpoint(client[0], client[1], secure))
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -154,6 +164,10 @@ class TestClient:
             server_stream, client_stream = trio.testing.lockstep_stream_pair()
         else:
             server_stream, client_stream = trio.testing.memory_stream_pair()
+        if self._endpoints is not None:
+            assert isinstance(server_stream, trio.StapledStream)
+            local, remote = self._endpoints
+            server_stream = AddressedStream(server_stream, local=local, remote=remote)
         app = self.app
         self.nursery.start_soon(
             serve_stream, app.handle_websocket, server_stream, self.server_options, app.handle_http
