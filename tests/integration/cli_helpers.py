@@ -140,10 +140,13 @@ class Server:
         pass_fds: tuple[int, ...] = (),
         *,
         module: str = "wsframework",
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
     ) -> None:
+        """Run ``python -m module *args``, or ``*command, *args`` when a command is given."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=ROOT,
+            [*(command or [sys.executable, "-m", module]), *args],
+            cwd=cwd,
             env=env,
             pass_fds=pass_fds,
             stdin=subprocess.DEVNULL,

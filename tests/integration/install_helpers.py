@@ -78,12 +78,16 @@ def _requirements(metadata: list[str], extras: frozenset[str]) -> list[Requireme
     return applying
 
 
-def _link_dependencies(wheel: Path, extras: frozenset[str], into: Path) -> None:
-    """Link the top-level files of every installed distribution ``wheel`` needs into ``into``."""
+def _link_dependencies(
+    wheel: Path, extras: frozenset[str], also: tuple[str, ...], into: Path
+) -> None:
+    """Link the top-level files of every installed distribution ``wheel`` needs, and of the
+    distributions ``also`` names (with theirs), into ``into``."""
     with zipfile.ZipFile(wheel) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(archive.read(name).decode())
     pending = _requirements(metadata.get_all("Requires-Dist") or [], extras)
+    pending += [Requirement(name) for name in also]
     seen: set[str] = set()
     while pending:
         requirement = pending.pop()
@@ -103,9 +107,12 @@ def _link_dependencies(wheel: Path, extras: frozenset[str], into: Path) -> None:
                 link.symlink_to(Path(str(dist.locate_file(top))).resolve())
 
 
-def fresh_venv(root: Path, wheel: Path, extras: frozenset[str] = frozenset()) -> Path:
-    """A virtualenv at ``root/venv`` with ``wheel`` installed (not editable) and the
-    dependencies it declares (with ``extras``) linked in; returns its ``bin`` directory."""
+def fresh_venv(
+    root: Path, wheel: Path, extras: frozenset[str] = frozenset(), also: tuple[str, ...] = ()
+) -> Path:
+    """A virtualenv at ``root/venv`` with ``wheel`` installed (not editable), the dependencies
+    it declares (with ``extras``) and the distributions ``also`` names (what a user installs
+    beside it, e.g. pytest) linked in; returns its ``bin`` directory."""
     venv = root / "venv"
     created = run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=root)
     assert created.returncode == 0, created.stderr
@@ -131,6 +138,6 @@ def fresh_venv(root: Path, wheel: Path, extras: frozenset[str] = frozenset()) ->
     purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], root)
     deps = root / "deps"
     deps.mkdir()
-    _link_dependencies(wheel, extras, deps)
+    _link_dependencies(wheel, extras, also, deps)
     Path(purelib.stdout.strip(), "_wsframework_test_deps.pth").write_text(f"{deps}\n")
     return bin_dir

@@ -1,7 +1,8 @@
 """Installing the project as a user does (docs/install.md): ``make dist``'s build makes an sdist
 with the C source and ``py.typed`` and a wheel from it, without warnings; that wheel, installed
 (not editable) into a fresh virtualenv outside the repository, imports, runs its command,
-registers its pytest plugin and type-checks a user's app with ``mypy --strict``; a build without
+registers its pytest plugin (the user's tests pass through it), runs the user's app under
+``wsframework run`` and Hypercorn, and type-checks it with ``mypy --strict``; a build without
 the C speedup installs and masks in Python; ``make run`` installs the package and pydantic only.
 
 About 15 s on a 2-core machine: three builds, three virtualenvs and two mypy runs (see
@@ -20,7 +21,9 @@ import pytest
 
 from wsframework import __version__
 
-from .install_helpers import REPO, build, fresh_venv, run, warnings_in
+from .cli_helpers import Server, recv_one
+from .install_helpers import REPO, build, clean_env, fresh_venv, run, warnings_in
+from .processes import free_port, wait_for_port
 
 USER_APP = '''\
 """A user's app: a plain route, a typed route, and a TestClient run of it."""
@@ -72,6 +75,32 @@ if __name__ == "__main__":
     trio.run(main)
 '''
 
+# The user's own tests, through the pytest plugin of the installed wheel (docs/testing.md).
+USER_TESTS = """\
+import pytest
+
+from wsframework import App
+from wsframework.testing import TestClient
+
+import app as user_app
+
+
+@pytest.fixture
+def app() -> App:
+    return user_app.app
+
+
+async def test_room(wsframework_client: TestClient) -> None:
+    async with wsframework_client.websocket("/rooms/lobby") as ws:
+        assert await ws.get_message() == "welcome to lobby"
+
+
+async def test_say(wsframework_client: TestClient) -> None:
+    async with wsframework_client.websocket("/say") as ws:
+        await ws.send_message('{"text": "hi"}')
+        assert await ws.get_message() == '{"text":"hi","length":2}'
+"""
+
 # Only an error if mypy sees wsframework's types (an untyped package would make it Any).
 MISTYPED = """\
 from wsframework import App, WebSocketRequest
@@ -118,13 +147,17 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
 def user_project(
     dists: tuple[Path, Path, str], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
-    """The wheel with the ``typed`` extra in a fresh virtualenv, and a project directory
-    holding the user's app; returns (the virtualenv's bin directory, the project)."""
+    """The wheel with the ``typed`` and ``hypercorn`` extras (and pytest, pytest-trio) in a
+    fresh virtualenv, and a project directory holding the user's app and tests; returns (the
+    virtualenv's bin directory, the project)."""
     root = tmp_path_factory.mktemp("user")
-    bin_dir = fresh_venv(root, dists[1], frozenset({"typed"}))
+    also = ("pytest", "pytest-trio")  # what the user installs beside it to test
+    bin_dir = fresh_venv(root, dists[1], frozenset({"typed", "hypercorn"}), also)
     project = root / "project"
     project.mkdir()
     (project / "app.py").write_text(USER_APP)
+    (project / "test_app.py").write_text(USER_TESTS)
+    (project / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n")
     (project / "mistyped.py").write_text(MISTYPED)
     return bin_dir, project
 
@@ -184,7 +217,7 @@ def test_the_installed_wheel_imports_outside_the_checkout(user_project: tuple[Pa
     assert seen["checkout_on_path"] is False
     assert seen["py.typed"] is True
     assert "editable" not in str(seen["direct_url"])  # installed from the wheel, a copy
-    assert seen["pytest11"] == ["wsframework = wsframework.testing.plugin"]
+    assert "wsframework = wsframework.testing.plugin" in seen["pytest11"]  # type: ignore[operator]
     assert seen["speedups"] is True
     assert seen["mask"] == "606060606464"
     checked = run([sys.executable, "-m", "pip", "--python", bin_dir / "python", "check"], project)
@@ -219,6 +252,39 @@ def test_a_users_app_runs_and_passes_mypy_strict(user_project: tuple[Path, Path]
     refused = run([*mypy, "mistyped.py"], project)
     assert refused.returncode == 1
     assert 'Argument 1 to "send_message"' in refused.stdout, refused.stdout
+
+
+def test_a_users_tests_pass_through_the_installed_pytest_plugin(
+    user_project: tuple[Path, Path],
+) -> None:
+    bin_dir, project = user_project
+    tested = run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    assert "2 passed" in tested.stdout
+
+
+@pytest.mark.parametrize("runner", ["wsframework run", "hypercorn"])
+def test_a_users_app_runs_both_ways_from_the_virtualenv(
+    runner: str, user_project: tuple[Path, Path]
+) -> None:
+    bin_dir, project = user_project
+    if runner == "hypercorn":
+        port = free_port()
+        command = [str(bin_dir / "python"), "-m", "hypercorn", "--worker-class", "trio"]
+        args = ["--bind", f"127.0.0.1:{port}", "app:app"]
+    else:
+        command, args = [str(bin_dir / "wsframework")], ["run", "app:app", "--port", "0"]
+    server = Server(args, clean_env(), command=command, cwd=project)
+    try:
+        if runner == "hypercorn":
+            wait_for_port(port, server.proc)
+        else:
+            port = server.started()[1]
+        assert recv_one(f"ws://127.0.0.1:{port}/rooms/lobby") == "welcome to lobby"
+        assert server.stop() == 0, server.output
+    finally:
+        server.cleanup()
+    assert "Traceback" not in server.output, server.output
 
 
 @pytest.mark.parametrize(
