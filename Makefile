@@ -4,13 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: help install run test test-fast check lint typecheck conformance bench clean
+.PHONY: help install run test test-fast check lint typecheck docs conformance bench clean
 
 help:
 	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
 	@echo "make test         unit + integration tests (sets up .venv first)"
 	@echo "make check        ruff + mypy --strict"
+	@echo "make docs         build the docs site into site/ (strict: a warning fails)"
 	@echo "make conformance  Autobahn testsuite, server and client side"
 	@echo "make bench        benchmarks against the peers"
 
@@ -48,6 +50,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The package with the docs toolchain (its own stamp, like the run's: `make run` stays small).
+$(DOCS_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+# Not --quiet: it hides the warnings from --strict too, and the build would pass.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 conformance: $(STAMP)
 	bash conformance/run.sh
 
@@ -55,4 +68,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage
+	rm -rf $(VENV) .venv27 site conformance/reports benchmarks/results .coverage
