@@ -4,13 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: help install run test test-fast check lint typecheck conformance bench dist clean
+.PHONY: help install run test test-fast check lint typecheck docs conformance bench dist clean
 
 help:
 	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
 	@echo "make test         unit + integration tests (sets up .venv first)"
 	@echo "make check        ruff + mypy --strict"
+	@echo "make docs         build the docs site into site/ (strict: a warning fails)"
 	@echo "make conformance  Autobahn testsuite, server and client side"
 	@echo "make bench        benchmarks against the peers"
 	@echo "make dist         sdist and wheel into dist/ (to pip install elsewhere; docs/install.md)"
@@ -19,11 +21,16 @@ help:
 # @asyncapi/specs, pinned by the lock file): needs node and npm.
 ASYNCAPI_SPECS := tests/asyncapi_schema/node_modules/@asyncapi/specs/package.json
 
-$(STAMP): pyproject.toml
+# The package, editable, with one extra: $(call venv_install,EXTRA) in a stamp's recipe.
+define venv_install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -e '.[$(1)]'
+	touch $@
+endef
+
+$(STAMP): pyproject.toml
+	$(call venv_install,dev)
 
 $(ASYNCAPI_SPECS): tests/asyncapi_schema/package-lock.json
 	npm ci --prefix tests/asyncapi_schema --ignore-scripts --no-audit --no-fund
@@ -33,10 +40,7 @@ install: $(STAMP) $(ASYNCAPI_SPECS)
 
 # The demo needs only the package and pydantic (its typed messages), not the dev toolchain.
 $(RUN_STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[typed]'
-	touch $(RUN_STAMP)
+	$(call venv_install,typed)
 
 run: $(RUN_STAMP)
 	@echo "chat: open http://127.0.0.1:8000/?room=lobby&user=ann in a browser (another user: &user=bob)"
@@ -57,6 +61,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The package with the docs toolchain (its own stamp, like the run's: `make run` stays small).
+$(DOCS_STAMP): pyproject.toml
+	$(call venv_install,docs)
+
+# Not --quiet: it hides the warnings from --strict too, and the build would pass.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 conformance: $(STAMP)
 	bash conformance/run.sh
 
@@ -71,4 +83,4 @@ dist: $(STAMP)
 	@ls dist
 
 clean:
-	rm -rf $(VENV) .venv27 conformance/reports benchmarks/results .coverage dist build tests/asyncapi_schema/node_modules
+	rm -rf $(VENV) .venv27 site conformance/reports benchmarks/results .coverage dist build tests/asyncapi_schema/node_modules

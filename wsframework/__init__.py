@@ -1,6 +1,8 @@
 """wsframework: WebSockets on Trio and wsproto.
 
-The public API is re-exported here; ``tests/test_exports.py`` checks ``__all__``.
+The public API is re-exported here: every name in ``__all__`` is importable from
+``wsframework``. The framework's extras live in ``wsframework.rooms``, ``wsframework.testing``,
+``wsframework.middleware``, ``wsframework.typed`` and ``wsframework.compat``.
 
 PYTEST_DONT_REWRITE: the package's ``pytest11`` entry point (``wsframework.testing.plugin``)
 makes pytest rewrite the asserts of the whole distribution; this marker keeps pytest's helpers

@@ -59,6 +59,24 @@ def test_run_serves_echo_and_http(run: Callable[..., Server]) -> None:
     server.wait_for(r"wsframework: stopped")
 
 
+def test_the_tutorial_echo_runs_as_a_module_and_stops_quietly_on_ctrl_c(
+    env: dict[str, str],
+) -> None:
+    # docs/tutorial.md step 1: python -m apps.echo.app prints where it serves, and Ctrl+C
+    # (SIGINT) drains and exits 0 without a KeyboardInterrupt traceback.
+    server = Server(["0"], env, module="apps.echo.app")
+    try:
+        _, port = server.started()
+        with connect(f"ws://127.0.0.1:{port}/", open_timeout=10, proxy=None) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=10) == "olleh"
+        assert server.stop(signal.SIGINT) == 0
+        server.wait_for(r"wsframework: stopped")
+        assert "Traceback" not in server.output
+    finally:
+        server.cleanup()
+
+
 def test_factory(run: Callable[..., Server]) -> None:
     server = run("cliapp:make_app", "--factory", "--port", "0")
     _, port = server.started()

@@ -23,6 +23,7 @@ from wsframework import (
     CloseReason,
     ConnectionClosed,
     HandshakeError,
+    InvalidHandshake,
     WebSocketRequest,
     WebSocketServer,
     connect_websocket,
@@ -237,11 +238,30 @@ async def test_plain_client_on_tls_server_does_not_hurt_it(
         partial(serve_websocket, echo_handler, "127.0.0.1", 0, server_ctx, connect_timeout=2)
     )
     with trio.fail_after(10):
-        with pytest.raises(HandshakeError):
+        # The server reads no TLS hello and closes: no ssl error reaches the client (docs/core.md).
+        with pytest.raises(InvalidHandshake):
             async with open_websocket("127.0.0.1", server.port, "/", use_ssl=False):
                 pass  # pragma: no cover
         async with open_websocket("127.0.0.1", server.port, "/", use_ssl=client_ctx) as ws:
             await echo_round(ws, "ok")
+
+
+async def test_tls_client_on_plain_server_is_handshake_error_caused_by_ssl_error(
+    nursery: trio.Nursery, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    _, client_ctx = tls_contexts
+    server: WebSocketServer = await nursery.start(
+        partial(serve_websocket, echo_handler, "127.0.0.1", 0, None)
+    )
+    with trio.fail_after(10):
+        with pytest.raises(HandshakeError) as info:
+            async with open_websocket("127.0.0.1", server.port, "/", use_ssl=client_ctx):
+                pass  # pragma: no cover
+        assert type(info.value) is HandshakeError
+        assert isinstance(info.value.__cause__, ssl.SSLError)
+        with pytest.raises(trio.BrokenResourceError) as raw:
+            await connect_websocket(nursery, "127.0.0.1", server.port, "/", use_ssl=client_ctx)
+        assert isinstance(raw.value.__cause__, ssl.SSLError)
 
 
 # ---------------------------------------------------------------------- Unix socket
