@@ -38,6 +38,7 @@ from .interface import Endpoint, WebSocketConnection
 from .options import ASGIOptions, ClientOptions, ServerOptions
 from .protocol.close import CloseReason
 from .protocol.deflate_options import DeflateOptions
+from .reconnect import Reconnecting, ReconnectOptions, Resume, reconnecting, retryable
 from .request import WebSocketRequest
 from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
@@ -65,7 +66,10 @@ __all__ = [
     "MessageTypeError",
     "NoMatchFound",
     "QueryParams",
+    "ReconnectOptions",
+    "Reconnecting",
     "Response",
+    "Resume",
     "RouteDefinitionError",
     "ServerOptions",
     "State",
@@ -79,7 +83,9 @@ __all__ = [
     "connect_websocket_url",
     "open_websocket",
     "open_websocket_url",
+    "reconnecting",
     "register_converter",
+    "retryable",
     "serve_websocket",
     "wrap_client_stream",
     "wrap_server_stream",
