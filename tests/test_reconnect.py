@@ -9,10 +9,12 @@ after the network dropped run over loopback sockets, without the mock clock.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
 import socket
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from email.utils import formatdate
@@ -344,6 +346,24 @@ async def test_a_body_that_ends_reconnects_at_once(autojump_clock: trio.testing.
                 break
     assert trio.current_time() == 0
     assert [ws.closed for ws in seen] == [CloseReason(1000, None)] * 3
+
+
+async def test_breaking_out_of_the_messages_leaves_nothing_to_finalize(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with (
+            served(make_app()) as connect,
+            reconnecting(f"{URL}/echo", connect=connect) as connections,
+        ):
+            async for ws in connections:
+                async for message in ws:
+                    assert message == ""
+                    break
+                break
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
 
 
 # --------------------------------------------------------------------------- cancellation

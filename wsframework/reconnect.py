@@ -277,13 +277,28 @@ class _Watched(WebSocketConnection):
     async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
         await self._inner.going_away(code, reason)
 
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            try:
-                message = await self.get_message()
-            except ConnectionClosed:
-                return
-            yield message
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return _Messages(self)
+
+
+class _Messages:
+    """``async for message in ws`` on a :class:`_Watched`: ends quietly on any close. An
+    iterator object rather than an async generator, so that a ``break`` leaves nothing for the
+    garbage collector to finalize."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: _Watched) -> None:
+        self._ws = ws
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self._ws.get_message()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
 
 
 class Reconnecting:
