@@ -6,6 +6,7 @@ import ast
 import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio_websocket
@@ -97,7 +98,7 @@ def test_the_module_imports_only_the_stdlib_at_runtime() -> None:
             elif isinstance(child, ast.ImportFrom):
                 assert child.level == 0, ast.unparse(child)
                 runtime.add(child.module or "")
-    assert runtime == {"__future__", "typing"}
+    assert runtime == {"__future__", "http", "typing"}
 
 
 # --- constructors and attributes ------------------------------------------------------------
@@ -183,8 +184,6 @@ def test_pickles_by_module_and_name(exc: Exception) -> None:
 @pytest.mark.parametrize(
     ("name", "values"),
     [
-        ("ConnectionRejected", (404, ((b"content-type", b"text/plain"),), b"gone")),
-        ("ConnectionRejected", (500, (), None)),
         ("HandshakeError", ()),
         ("HandshakeError", ("could not connect",)),
         ("ConnectionTimeout", ()),
@@ -194,6 +193,51 @@ def test_pickles_by_module_and_name(exc: Exception) -> None:
 def test_str_repr_and_args_are_trio_websockets(name: str, values: tuple[object, ...]) -> None:
     ours, theirs = getattr(exceptions, name)(*values), getattr(trio_websocket, name)(*values)
     assert (str(ours), repr(ours), ours.args) == (str(theirs), repr(theirs), theirs.args)
+
+
+@pytest.mark.parametrize(
+    "values", [(404, ((b"content-type", b"text/plain"),), b"gone"), (500, (), None)]
+)
+def test_connection_rejected_repr_and_args_are_trio_websockets(values: tuple[Any, ...]) -> None:
+    ours, theirs = ConnectionRejected(*values), trio_websocket.ConnectionRejected(*values)
+    assert (repr(ours), ours.args) == (repr(theirs), theirs.args)
+    assert (ours.status_code, ours.headers, ours.body) == values
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "text"),
+    [
+        (
+            403,
+            b"Origin 'x' is not allowed.\n",
+            "the server refused the WebSocket handshake with HTTP 403 Forbidden: "
+            "\"Origin 'x' is not allowed.\"",
+        ),
+        (404, b"Not Found\n", "the server refused the WebSocket handshake with HTTP 404 Not Found"),
+        (
+            500,
+            None,
+            "the server refused the WebSocket handshake with HTTP 500 Internal Server Error",
+        ),
+        (599, b"", "the server refused the WebSocket handshake with HTTP 599"),
+        (
+            400,
+            b"  line one\r\n\tline two \xff ",
+            "the server refused the WebSocket handshake with HTTP 400 Bad Request: "
+            '"line one line two \ufffd"',
+        ),
+    ],
+)
+def test_connection_rejected_reads_as_a_sentence(
+    status: int, body: bytes | None, text: str
+) -> None:
+    assert str(ConnectionRejected(status, (), body)) == text
+
+
+def test_connection_rejected_quotes_only_the_start_of_a_long_body() -> None:
+    text = str(ConnectionRejected(503, (), b"x" * 5000))
+    quoted = text.split(": ", 1)[1]
+    assert quoted == '"' + "x" * (exceptions.EXCERPT_CHARS - 1) + '\u2026"'
 
 
 @pytest.mark.parametrize("close", [(1000, "bye"), (4000, None), None])

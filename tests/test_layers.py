@@ -67,6 +67,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework.request",
         "wsframework.server",
         "wsframework.client",
+        "wsframework.reconnect",
         "wsframework.asgi",
         "wsframework.routing",
         "wsframework.converters",

@@ -41,6 +41,7 @@ from .middleware import CallNext, Middleware
 from .options import ASGIOptions, ClientOptions, ServerOptions
 from .protocol.close import CloseReason
 from .protocol.deflate_options import DeflateOptions
+from .reconnect import Reconnecting, ReconnectOptions, Resume, reconnecting, retryable
 from .request import BaseRequest, WebSocketRequest
 from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
@@ -71,7 +72,10 @@ __all__ = [
     "Middleware",
     "NoMatchFound",
     "QueryParams",
+    "ReconnectOptions",
+    "Reconnecting",
     "Response",
+    "Resume",
     "RouteDefinitionError",
     "ServerOptions",
     "State",
@@ -85,7 +89,9 @@ __all__ = [
     "connect_websocket_url",
     "open_websocket",
     "open_websocket_url",
+    "reconnecting",
     "register_converter",
+    "retryable",
     "serve_websocket",
     "wrap_client_stream",
     "wrap_server_stream",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import sys
 import urllib.parse
@@ -122,31 +123,59 @@ async def _open(
 ) -> AsyncGenerator[WebSocketConnection, None]:
     try:
         async with trio.open_nursery() as nursery:
-            try:
-                with trio.fail_after(options.connect_timeout):
-                    connection = await _connect(
-                        nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
-                    )
-            except trio.TooSlowError:
-                raise ConnectionTimeout from None
-            except (OSError, trio.BrokenResourceError) as exc:
-                # BrokenResourceError: the TLS handshake failed (its cause is the SSLError).
-                cause = _network_cause(exc)
-                text = _describe(cause)
-                raise HandshakeError(f"could not connect to {host}:{port}: {text}") from cause
+            connection = await _connect_bounded(
+                nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
+            )
             try:
                 yield connection
             finally:
-                with trio.CancelScope(shield=True):
-                    try:
-                        with trio.fail_after(options.disconnect_timeout):
-                            await connection.aclose()
-                    except trio.TooSlowError:
-                        raise DisconnectionTimeout from None
-                    finally:
-                        nursery.cancel_scope.cancel()
+                try:
+                    await _close_bounded(connection, options)
+                finally:
+                    nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise_single(group)
+
+
+async def _connect_bounded(
+    nursery: trio.Nursery,
+    host: str,
+    port: int,
+    resource: str,
+    use_ssl: bool | ssl.SSLContext,
+    subprotocols: Iterable[str] | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    options: ClientOptions,
+) -> StreamConnection:
+    """:func:`_connect` within ``connect_timeout``, a network failure raised as a
+    :exc:`HandshakeError` whose message names it (its ``OSError`` is the ``__cause__``)."""
+    try:
+        with trio.fail_after(options.connect_timeout):
+            return await _connect(
+                nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
+            )
+    except trio.TooSlowError:
+        raise ConnectionTimeout(
+            f"could not connect to {host}:{port} within {options.connect_timeout:g} seconds "
+            "(connect_timeout: TCP, TLS and the opening handshake together)"
+        ) from None
+    except (OSError, trio.BrokenResourceError) as exc:
+        # BrokenResourceError: the TLS handshake failed (its cause is the SSLError).
+        cause = _network_cause(exc)
+        raise HandshakeError(f"could not connect to {host}:{port}: {_describe(cause)}") from cause
+
+
+async def _close_bounded(connection: WebSocketConnection, options: ClientOptions) -> None:
+    """Close ``connection`` (shielded) within ``disconnect_timeout``."""
+    with trio.CancelScope(shield=True):
+        try:
+            with trio.fail_after(options.disconnect_timeout):
+                await connection.aclose()
+        except trio.TooSlowError:
+            raise DisconnectionTimeout(
+                "the server did not answer the closing handshake within "
+                f"{options.disconnect_timeout:g} seconds (disconnect_timeout)"
+            ) from None
 
 
 def _network_cause(exc: BaseException) -> BaseException:
@@ -165,11 +194,27 @@ def _network_cause(exc: BaseException) -> BaseException:
 
 
 def _describe(cause: BaseException) -> str:
-    """``Connection refused`` rather than trio's wording around it."""
+    """What went wrong, in words: ``Connection refused`` rather than trio's wording around it,
+    ``the TLS handshake failed: ...`` rather than OpenSSL's codes."""
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        detail = cause.verify_message or _ssl_reason(cause)
+        return f"the TLS handshake failed: the server's certificate is not trusted ({detail})"
+    if isinstance(cause, ssl.SSLError):
+        return f"the TLS handshake failed ({_ssl_reason(cause)})"
+    if isinstance(cause, socket.gaierror):
+        return f"the host name could not be resolved ({cause.strerror})"
     errno = getattr(cause, "errno", None)
-    if isinstance(errno, int) and errno > 0 and not isinstance(cause, ssl.SSLError):
+    if isinstance(errno, int) and errno > 0:
         return os.strerror(errno)
-    return str(cause)
+    return str(cause) or type(cause).__name__
+
+
+def _ssl_reason(error: ssl.SSLError) -> str:
+    """OpenSSL's reason code in words (``WRONG_VERSION_NUMBER``: ``wrong version number``)."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason.replace("_", " ").lower()
+    return str(error)
 
 
 def open_websocket_url(

@@ -40,6 +40,7 @@ re-export them where they used to live: ``wsframework.routing`` (``RouteDefiniti
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -117,6 +118,34 @@ class ConnectionRejected(HandshakeError):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}<status_code={self.status_code}>"
+
+    def __str__(self) -> str:
+        """A sentence: ``the server refused the WebSocket handshake with HTTP 403 Forbidden:
+        "Origin 'x' is not allowed."`` (status, reason phrase, the start of the body)."""
+        try:
+            phrase = " " + HTTPStatus(self.status_code).phrase
+        except ValueError:
+            phrase = ""
+        text = f"the server refused the WebSocket handshake with HTTP {self.status_code}{phrase}"
+        excerpt = body_excerpt(self.body)
+        if not excerpt or excerpt.casefold() == phrase.strip().casefold():
+            return text
+        return f'{text}: "{excerpt}"'
+
+
+#: The most characters of a refusal's body that ``str(ConnectionRejected)`` quotes.
+EXCERPT_CHARS = 200
+
+
+def body_excerpt(body: bytes | None, limit: int = EXCERPT_CHARS) -> str:
+    """The start of a response body as one line of text: decoded as UTF-8 (bad bytes replaced),
+    runs of whitespace made one space, cut at ``limit`` characters with an ellipsis."""
+    if not body:
+        return ""
+    text = " ".join(body[: limit * 4].decode("utf-8", "replace").split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text
 
 
 class InvalidHandshake(HandshakeError):

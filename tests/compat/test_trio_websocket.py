@@ -139,10 +139,42 @@ def test_each_name_is_the_same_kind_of_object(name: str) -> None:
     assert callable(ours)
 
 
+# The names that are not wsframework's own objects: ConnectionRejected keeps trio-websocket's
+# str() (wsframework's reads as a sentence), and the client functions raise that one.
+CONVERTING = [
+    "connect_websocket",
+    "connect_websocket_url",
+    "open_websocket",
+    "open_websocket_url",
+    "wrap_client_stream",
+]
+
+
 def test_compat_names_are_wsframework_core_objects() -> None:
     # One exception tree: `except wsframework.ConnectionClosed` also catches the compat one.
     for name in PUBLIC_NAMES:
+        if name == "ConnectionRejected" or name in CONVERTING:
+            continue
         assert getattr(W, name) is getattr(wsframework, name)
+    assert issubclass(W.ConnectionRejected, wsframework.ConnectionRejected)
+    for name in CONVERTING:
+        assert getattr(W, name).__wrapped__ is getattr(wsframework, name)
+
+
+async def test_compat_clients_raise_the_compat_rejection() -> None:
+    """A refusal through the compat functions is trio-websocket's form and still ours."""
+    client, server = trio.testing.memory_stream_pair()
+
+    async def refuse() -> None:
+        await server.receive_some()
+        await server.send_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\n\r\nnope")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(refuse)
+        with pytest.raises(wsframework.ConnectionRejected) as info:
+            await W.wrap_client_stream(nursery, client, "example.com", "/")
+    assert type(info.value) is W.ConnectionRejected
+    assert str(info.value) == "(403, ((b'content-length', b'4'),), b'nope')"
 
 
 @pytest.mark.parametrize("name", CLASSES)

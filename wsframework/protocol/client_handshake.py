@@ -104,7 +104,9 @@ class ClientHandshake:
                 or the server closed the connection before answering.
         """
         if not data and self._reject is None:
-            raise InvalidHandshake("the server closed the connection during the handshake")
+            raise InvalidHandshake(
+                "the server closed the connection during the handshake"
+            ) from EOFError("end of stream")
         try:
             self._h11.receive_data(data)
             for event in self._h11.events():
