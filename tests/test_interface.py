@@ -9,7 +9,9 @@ deadlocks.
 
 from __future__ import annotations
 
+import gc
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from wsframework import CloseReason, ConnectionClosed, MessageTypeError
+from wsframework import App, CloseReason, ConnectionClosed, MessageTypeError, WebSocketRequest
 from wsframework.interface import (
     Endpoint,
     MessageQueue,
@@ -26,6 +28,7 @@ from wsframework.interface import (
     socket_endpoint,
     stream_endpoint,
 )
+from wsframework.testing import TestClient
 
 NORMAL = CloseReason(1000, None)
 GONE = CloseReason(1006, None)
@@ -393,3 +396,33 @@ def test_prepared_message_encodes_once_and_frames_once() -> None:
 def test_prepared_message_refuses_what_is_not_a_message() -> None:
     with pytest.raises(MessageTypeError, match="must be str or bytes, not int"):
         PreparedMessage(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["plain", "typed"])
+async def test_a_break_out_of_async_for_leaves_nothing_to_finalize(
+    typed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An async generator abandoned by a `break` makes Trio warn when it is collected.
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    app = App()
+    broke = trio.Event()
+
+    @app.websocket("/", receive=dict if typed else None)
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for _ in ws:
+            break
+        gc.collect()
+        broke.set()
+        await ws.send_message("after the break")
+
+    async with TestClient(app) as client, client.websocket("/") as ws:
+        await ws.send_message('{"n": 1}')
+        await ws.send_message('{"n": 2}')
+        async for message in ws:
+            assert message == "after the break"
+            break
+        gc.collect()
+        await broke.wait()
+    assert unraisable == []

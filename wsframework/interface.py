@@ -19,9 +19,9 @@ import itertools
 import json
 import zlib
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable, Container
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import trio
 
@@ -33,7 +33,9 @@ __all__ = [
     "AddressedStream",
     "Endpoint",
     "Message",
+    "MessageIterator",
     "MessageQueue",
+    "NORMAL_CLOSE_CODES",
     "PreparedMessage",
     "WebSocketConnection",
     "socket_endpoint",
@@ -42,6 +44,11 @@ __all__ = [
 
 #: A WebSocket message: ``str`` for text, ``bytes`` for binary.
 Message = str | bytes
+
+#: The close codes that end ``async for message in ws`` quietly: normal closure, going away.
+NORMAL_CLOSE_CODES = frozenset((1000, 1001))
+
+T = TypeVar("T")
 
 
 class Endpoint:
@@ -135,6 +142,38 @@ def socket_endpoint(
     if isinstance(name, tuple) and len(name) >= 2:
         return Endpoint(name[0], name[1], is_ssl)
     return fallback
+
+
+class MessageIterator(Generic[T]):
+    """``async for`` over a connection: each step awaits ``receive()``. The loop ends quietly
+    when the connection closes with one of the ``quiet`` close codes (any code when ``None``)
+    and raises :class:`~wsframework.ConnectionClosed` on the others.
+
+    An iterator object, not an async generator: a ``break`` out of the loop leaves nothing for
+    the garbage collector to finalize (Trio warns about abandoned async generators).
+    """
+
+    __slots__ = ("_quiet", "_receive")
+
+    def __init__(
+        self,
+        receive: Callable[[], Awaitable[T]],
+        quiet: Container[int] | None = NORMAL_CLOSE_CODES,
+    ) -> None:
+        self._receive = receive
+        self._quiet = quiet
+
+    def __aiter__(self) -> MessageIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self._receive()
+        except ConnectionClosed as exc:
+            quiet = self._quiet
+            if quiet is None or (exc.reason is not None and exc.reason.code in quiet):
+                raise StopAsyncIteration from None
+            raise
 
 
 class MessageQueue:
@@ -521,18 +560,8 @@ class WebSocketConnection(trio.abc.AsyncResource):
 
     # ------------------------------------------------------------------ helpers
 
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            try:
-                message = await self.get_message()
-            except ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code in (1000, 1001):
-                    return
-                raise
-            yield message
+    def __aiter__(self) -> MessageIterator[Message]:
+        return MessageIterator(self.get_message)
 
     async def receive_json(self) -> Any:
         """Receive one message and decode it as JSON (text or UTF-8 bytes).

@@ -46,7 +46,7 @@ from .exceptions import (
     HandshakeError,
     InvalidHandshake,
 )
-from .interface import Endpoint, Message, PreparedMessage, WebSocketConnection
+from .interface import Endpoint, Message, MessageIterator, PreparedMessage, WebSocketConnection
 from .options import ClientOptions, _positive
 from .protocol.close import CloseReason
 
@@ -277,28 +277,10 @@ class _Watched(WebSocketConnection):
     async def going_away(self, code: int = 1001, reason: str = "server shutting down") -> None:
         await self._inner.going_away(code, reason)
 
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return _Messages(self)
-
-
-class _Messages:
-    """``async for message in ws`` on a :class:`_Watched`: ends quietly on any close. An
-    iterator object rather than an async generator, so that a ``break`` leaves nothing for the
-    garbage collector to finalize."""
-
-    __slots__ = ("_ws",)
-
-    def __init__(self, ws: _Watched) -> None:
-        self._ws = ws
-
-    def __aiter__(self) -> _Messages:
-        return self
-
-    async def __anext__(self) -> Message:
-        try:
-            return await self._ws.get_message()
-        except ConnectionClosed:
-            raise StopAsyncIteration from None
+    def __aiter__(self) -> MessageIterator[Message]:
+        """``async for message in ws``: ends quietly on any close (the loop around it decides
+        what the close means)."""
+        return MessageIterator(self.get_message, quiet=None)
 
 
 class Reconnecting:

@@ -19,7 +19,6 @@ import json
 import logging
 import types
 import typing
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, cast, get_args, get_origin, overload
 
@@ -35,7 +34,7 @@ from typing import TypeAlias
 from typing_extensions import TypeVar
 
 from .exceptions import ConnectionClosed, InvalidMessage
-from .interface import PreparedMessage, WebSocketConnection
+from .interface import MessageIterator, PreparedMessage, WebSocketConnection
 from .request import WebSocketRequest
 
 if TYPE_CHECKING:
@@ -433,18 +432,8 @@ class TypedConnection(WebSocketConnection, Generic[ReceiveT, SendT]):
 
     # Iterating yields validated values, not the raw messages of the interface: the one place a
     # TypedConnection is not a drop-in WebSocketConnection, and the reason it exists.
-    def __aiter__(self) -> AsyncIterator[ReceiveT]:  # type: ignore[override]
-        return self._iterate_values()
-
-    async def _iterate_values(self) -> AsyncIterator[ReceiveT]:
-        while True:
-            try:
-                message = await self.receive()
-            except ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code in (1000, 1001):
-                    return
-                raise
-            yield message
+    def __aiter__(self) -> MessageIterator[ReceiveT]:  # type: ignore[override]
+        return MessageIterator(self.receive)
 
     async def send(self, value: SendT) -> None:
         """Check ``value`` against ``contract.send`` and send it as one JSON text message.
