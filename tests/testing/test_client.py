@@ -286,7 +286,10 @@ async def test_the_handshake_is_bounded_by_connect_timeout(
 
     async with TestClient(app) as client:
         start = trio.current_time()
-        with pytest.raises(ConnectionTimeout):
+        with pytest.raises(
+            ConnectionTimeout,
+            match=r"^the app did not answer the opening handshake for /never within 2 seconds",
+        ):
             async with client.websocket("/never", options=ClientOptions(connect_timeout=2)):
                 pass
         assert trio.current_time() - start == pytest.approx(2)

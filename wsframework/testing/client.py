@@ -273,7 +273,10 @@ class TestClient:
                     ping_timeout=options.ping_timeout,
                 )
         except trio.TooSlowError:
-            raise ConnectionTimeout from None
+            raise ConnectionTimeout(
+                f"the app did not answer the opening handshake for {path} within "
+                f"{options.connect_timeout:g} seconds (connect_timeout)"
+            ) from None
         try:
             yield ws
         finally:
