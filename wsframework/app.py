@@ -34,7 +34,7 @@ from .asyncapi import Servers, asyncapi_document
 from .datastructures import State
 from .handling import answer_exception
 from .http import HTTPRequest, Response, to_response
-from .middleware import CallNext, Middleware
+from .middleware import CallNext, Middleware, MiddlewareStack, RequestKind, check_kind
 from .options import ASGIOptions, ServerOptions
 from .request import BaseRequest, Compression, WebSocketRequest, WebSocketRoute
 from .rooms import Broker, Rooms
@@ -49,16 +49,12 @@ __all__ = ["App", "CallNext", "Middleware"]
 logger = logging.getLogger("wsframework")
 
 Handler = Callable[[WebSocketRequest], Awaitable[None]]
-#: The kinds of request a middleware can be restricted to.
-RequestKind = Literal["websocket", "http"]
 ExceptionHandler = Callable[[WebSocketRequest, Exception], Awaitable[Any]]
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 MW = TypeVar("MW", bound=Middleware)
 WSMW = TypeVar("WSMW", bound=Middleware[WebSocketRequest] | Middleware)
 HTTPMW = TypeVar("HTTPMW", bound=Middleware[HTTPRequest] | Middleware)
-# The chain as the App calls it; each middleware in it gets the kind of request it was added for.
-_Chain = Callable[[Any], Awaitable[None]]
 
 
 class App:
@@ -105,12 +101,10 @@ class App:
         self.state = State()
         self.rooms = Rooms(broker)
         self._lifespan = lifespan
-        self._middleware: list[tuple[RequestKind | None, Callable[[Any, Any], Awaitable[None]]]]
-        self._middleware = [(None, m) for m in middleware]
+        self._middleware = MiddlewareStack(middleware)
         self._exception_handlers: dict[type[BaseException], ExceptionHandler] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
-        self._chains: dict[RequestKind, _Chain] = {}
         self._nursery: trio.Nursery | None = None
 
     # ------------------------------------------------------------------ registration
@@ -214,7 +208,7 @@ class App:
             self.add_middleware(func, only=only)
             return func
 
-        _check_kind(only)
+        check_kind(only)
         return decorator
 
     @overload
@@ -253,9 +247,7 @@ class App:
         Raises:
             ValueError: ``only`` is not ``None``, ``"websocket"`` or ``"http"``.
         """
-        _check_kind(only)
-        self._middleware.append((only, func))
-        self._chains = {}
+        self._middleware.add(func, only)
 
     def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
         """Answer for an exception a route's handler raises, instead of the default (HTTP 500
@@ -513,7 +505,7 @@ class App:
             text = f"This endpoint requires a subprotocol: one of {wanted}\n"
             await request.reject(400, body=text.encode())
             return
-        await self._chain("websocket")(request)
+        await self._middleware.chain("websocket", self._call_endpoint)(request)
 
     def route_path(self, request: BaseRequest) -> str:
         """The path the router matches for ``request``: its :attr:`~BaseRequest.url_path`
@@ -529,16 +521,6 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point (``hypercorn --worker-class trio module:app``)."""
         await asgi_app(self, scope, receive, send)
-
-    def _chain(self, kind: RequestKind) -> _Chain:
-        chain = self._chains.get(kind)
-        if chain is None:
-            chain = self._call_endpoint if kind == "websocket" else self._call_http_endpoint
-            for only, middleware in reversed(self._middleware):
-                if only is None or only == kind:
-                    chain = _bind(middleware, chain)
-            self._chains[kind] = chain
-        return chain
 
     async def _call_endpoint(self, request: WebSocketRequest) -> None:
         route = request.route
@@ -585,7 +567,7 @@ class App:
         request.app = self
         request.route = match.route
         request.path_params = match.params
-        await self._chain("http")(request)
+        await self._middleware.chain("http", self._call_http_endpoint)(request)
         if request.response is None:
             logger.info(
                 "refused %s %s: a middleware neither called call_next nor rejected it",
@@ -602,15 +584,3 @@ class App:
         answer = await route.endpoint(request)
         if request.response is None:  # the handler may have answered with request.reject()
             request.response = to_response(answer)
-
-
-def _check_kind(only: object) -> None:
-    if only not in (None, "websocket", "http"):
-        raise ValueError(f"only must be None, 'websocket' or 'http', not {only!r}")
-
-
-def _bind(middleware: Callable[[Any, Any], Awaitable[None]], call_next: _Chain) -> _Chain:
-    async def call(request: Any) -> None:
-        await middleware(request, call_next)
-
-    return call

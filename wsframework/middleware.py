@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import trio
 from typing_extensions import TypeVar
@@ -36,7 +36,17 @@ from typing_extensions import TypeVar
 from .http import HTTPRequest
 from .request import BaseRequest, WebSocketRequest
 
-__all__ = ["AccessLog", "CallNext", "Middleware", "OriginAllowlist", "RequestT", "TokenAuth"]
+__all__ = [
+    "AccessLog",
+    "CallNext",
+    "Middleware",
+    "MiddlewareStack",
+    "OriginAllowlist",
+    "RequestKind",
+    "RequestT",
+    "TokenAuth",
+    "check_kind",
+]
 
 #: The request type a middleware takes: :class:`~wsframework.request.BaseRequest` (both kinds)
 #: unless it is given, ``WebSocketRequest`` or ``HTTPRequest`` for a middleware of one kind.
@@ -50,6 +60,57 @@ CallNext: TypeAlias = Callable[[RequestT], Awaitable[None]]
 #: ``async def mw(request: BaseRequest, call_next: CallNext) -> None``; a middleware of one kind
 #: is a ``Middleware[WebSocketRequest]`` or ``Middleware[HTTPRequest]``.
 Middleware: TypeAlias = Callable[[RequestT, CallNext[RequestT]], Awaitable[None]]
+
+
+#: Which requests a middleware runs for: ``None`` for both kinds.
+RequestKind = Literal["websocket", "http"]
+
+_Chain = Callable[[Any], Awaitable[None]]
+
+
+class MiddlewareStack:
+    """An app's middleware, in the order added, and the chain each kind of request runs
+    through (made once per kind, again after a change)."""
+
+    def __init__(self, middleware: Iterable[Middleware] = ()) -> None:
+        self._entries: list[tuple[RequestKind | None, Callable[[Any, Any], Awaitable[None]]]]
+        self._entries = [(None, m) for m in middleware]
+        self._chains: dict[RequestKind, _Chain] = {}
+
+    def add(self, func: Callable[[Any, Any], Awaitable[None]], only: RequestKind | None) -> None:
+        """Add ``func`` inside those added before it, for ``only`` that kind (or both).
+
+        Raises:
+            ValueError: ``only`` is not ``None``, ``"websocket"`` or ``"http"``.
+        """
+        check_kind(only)
+        self._entries.append((only, func))
+        self._chains = {}
+
+    def chain(self, kind: RequestKind, endpoint: _Chain) -> _Chain:
+        """``endpoint`` wrapped in every middleware that runs for ``kind``, the first added
+        outermost; ``endpoint`` must be the same for a kind on every call."""
+        chain = self._chains.get(kind)
+        if chain is None:
+            chain = endpoint
+            for only, middleware in reversed(self._entries):
+                if only is None or only == kind:
+                    chain = _bind(middleware, chain)
+            self._chains[kind] = chain
+        return chain
+
+
+def check_kind(only: object) -> None:
+    """Raise ``ValueError`` unless ``only`` is ``None``, ``"websocket"`` or ``"http"``."""
+    if only not in (None, "websocket", "http"):
+        raise ValueError(f"only must be None, 'websocket' or 'http', not {only!r}")
+
+
+def _bind(middleware: Callable[[Any, Any], Awaitable[None]], call_next: _Chain) -> _Chain:
+    async def call(request: Any) -> None:
+        await middleware(request, call_next)
+
+    return call
 
 
 def _peer(request: BaseRequest) -> object:
