@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wsframework import App, WebSocketRequest
+from wsframework.http import HTTPRequest
 
 
 def forbidding_app() -> App:
@@ -21,5 +22,22 @@ def forbidding_app() -> App:
     async def after(request: WebSocketRequest) -> None:
         await request.accept()
         raise PermissionError("not a member")
+
+    return app
+
+
+def echo_app(path: str = "/") -> App:
+    """A WebSocket echo at ``path`` and a plain HTTP ``GET /ping`` answering ``pong``."""
+    app = App()
+
+    @app.websocket(path)
+    async def echo(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for message in ws:
+            await ws.send_message(message)
+
+    @app.http("/ping")
+    async def ping(request: HTTPRequest) -> str:
+        return "pong"
 
     return app

@@ -63,6 +63,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework.exceptions",
         "wsframework.interface",
         "wsframework.options",
+        "wsframework.admission",
         "wsframework.connection",
         "wsframework.request",
         "wsframework.server",

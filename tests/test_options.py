@@ -10,10 +10,12 @@ import pytest
 
 from wsframework.options import (
     CONN_TIMEOUT,
+    HANDSHAKE_TIMEOUT,
     MAX_HTTP_BODY,
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
+    SEND_TIMEOUT,
     ASGIOptions,
     ClientOptions,
     ConnectionOptions,
@@ -33,10 +35,38 @@ def test_connection_defaults(cls: type[ConnectionOptions]) -> None:
     assert options.message_queue_size == MESSAGE_QUEUE_SIZE == 1
     assert options.max_message_size == MAX_MESSAGE_SIZE == 2**20
     assert options.receive_buffer_size == options.read_size == RECEIVE_BYTES == 64 * 1024
-    assert options.connect_timeout == options.disconnect_timeout == CONN_TIMEOUT == 60
+    assert options.disconnect_timeout == CONN_TIMEOUT == 60
     assert options.compression == DeflateOptions()
     assert options.ping_interval is None and options.ping_timeout is None
     assert options.keepalive is None
+
+
+def test_the_server_drops_stalled_handshakes_and_stuck_readers_sooner() -> None:
+    server = ServerOptions()
+    assert server.connect_timeout == HANDSHAKE_TIMEOUT == 10
+    assert server.send_timeout == SEND_TIMEOUT == 30
+    for cls in (ConnectionOptions, ClientOptions):
+        assert cls().connect_timeout == CONN_TIMEOUT
+        assert cls().send_timeout is None
+    assert server.max_connections is None and server.max_connections_per_ip is None
+    assert server.handshake_rate is None and server.handshake_burst is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_connections", 0),
+        ("max_connections_per_ip", -1),
+        ("max_connections", 1.5),
+        ("handshake_burst", 0),
+        ("handshake_rate", 0),
+        ("handshake_rate", math.nan),
+        ("send_timeout", 0),
+    ],
+)
+def test_server_limits_out_of_range(name: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        ServerOptions(**{name: value})
 
 
 def test_the_asgi_defaults_are_the_servers() -> None:

@@ -25,10 +25,12 @@ from .protocol.deflate_options import DEFAULT_DEFLATE, DeflateOptions
 
 __all__ = [
     "CONN_TIMEOUT",
+    "HANDSHAKE_TIMEOUT",
     "MAX_HTTP_BODY",
     "MAX_MESSAGE_SIZE",
     "MESSAGE_QUEUE_SIZE",
     "RECEIVE_BYTES",
+    "SEND_TIMEOUT",
     "ASGIOptions",
     "ClientOptions",
     "ConnectionOptions",
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 CONN_TIMEOUT = 60.0
+HANDSHAKE_TIMEOUT = 10.0
+SEND_TIMEOUT = 30.0
 MESSAGE_QUEUE_SIZE = 1
 MAX_MESSAGE_SIZE = 2**20
 RECEIVE_BYTES = 64 * 2**10
@@ -77,6 +81,9 @@ class ConnectionOptions:
         ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
         ping_timeout: close with 1011 when a keepalive pong takes longer than this
             (``None``: the same as ``ping_interval``).
+        send_timeout: seconds one send may wait for a peer that does not read (a full socket)
+            before the connection is dropped with 1008; ``None`` (a client's default) waits
+            for ever.
 
     Raises:
         ValueError: a setting is out of range (the message names it and the value).
@@ -90,6 +97,7 @@ class ConnectionOptions:
     compression: DeflateOptions | None = DEFAULT_DEFLATE
     ping_interval: float | None = None
     ping_timeout: float | None = None
+    send_timeout: float | None = None
 
     def __post_init__(self) -> None:
         _check_queue(self.message_queue_size)
@@ -101,6 +109,7 @@ class ConnectionOptions:
         _positive("disconnect_timeout", self.disconnect_timeout)
         _positive("ping_interval", self.ping_interval, optional=True)
         _positive("ping_timeout", self.ping_timeout, optional=True)
+        _positive("send_timeout", self.send_timeout, optional=True)
         if self.compression is not None and not isinstance(self.compression, DeflateOptions):
             raise ValueError(
                 "compression must be a DeflateOptions or None, "
@@ -156,15 +165,39 @@ class ConnectionOptions:
 class ServerOptions(ConnectionOptions):
     """Settings of our own server (see :class:`ConnectionOptions` for the shared ones).
 
+    The limits hold per server object, so per worker process under ``wsframework run
+    --workers N``. A WebSocket handshake over a limit is answered with HTTP 503 and a
+    ``Retry-After`` header (see ``docs/security.md``).
+
     Attributes:
+        connect_timeout: seconds a client has to send its whole opening handshake (10 s here;
+            the compat module's ``serve_websocket`` keeps trio-websocket's 60 s).
+        send_timeout: 30 s here (see :class:`ConnectionOptions`).
         max_http_body: a plain HTTP request with a larger body is answered with 413.
+        max_connections: WebSocket connections open at once (handshake read, until the
+            handler ends); ``None`` for no limit.
+        max_connections_per_ip: the same for one client IP address; ``None`` for no limit.
+        handshake_rate: WebSocket handshakes accepted per second (a token bucket);
+            ``None`` for no limit.
+        handshake_burst: handshakes accepted at once before the rate applies (the bucket's
+            size); ``None``: the rate rounded up.
     """
 
+    connect_timeout: float = HANDSHAKE_TIMEOUT
+    send_timeout: float | None = SEND_TIMEOUT
     max_http_body: int = MAX_HTTP_BODY
+    max_connections: int | None = None
+    max_connections_per_ip: int | None = None
+    handshake_rate: float | None = None
+    handshake_burst: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_size("max_http_body", self.max_http_body)
+        for name in ("max_connections", "max_connections_per_ip", "handshake_burst"):
+            if getattr(self, name) is not None:
+                _check_size(name, getattr(self, name))
+        _positive("handshake_rate", self.handshake_rate, optional=True)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import trio
 from wsproto.connection import Connection, ConnectionType
 
+from .admission import Admission
 from .connection import StreamConnection
 from .exceptions import InvalidHandshake
 from .handling import Handler, run_handler
@@ -17,6 +18,7 @@ from .http import HTTPHandler, HTTPRequest, Response, body_too_large, render, re
 from .interface import Endpoint, socket_endpoint, stream_endpoint
 from .options import (
     CONN_TIMEOUT,
+    HANDSHAKE_TIMEOUT,
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
@@ -253,20 +255,22 @@ async def serve_stream(
     options: ServerOptions,
     http_handler: HTTPHandler | None = None,
     tracker: ConnectionTracker | None = None,
+    admission: Admission | None = None,
 ) -> None:
     """Run the whole life of one server-side connection: handshake, handler, close.
 
     A plain HTTP request goes to ``http_handler`` when there is one, else gets 426. With a
-    ``tracker`` that is draining, a completed handshake gets 503. The handshake is bounded by
+    ``tracker`` that is draining, a completed handshake gets 503, and so does one over a limit
+    of ``admission`` (with ``Retry-After``). The handshake is bounded by
     ``options.connect_timeout``; cancelling this (a server stopping) closes an accepted
     connection with 1001 (see :func:`~wsframework.handling.run_handler`).
     """
     if tracker is None:
-        await _serve_stream(handler, stream, options, http_handler, None)
+        await _serve_stream(handler, stream, options, http_handler, None, admission)
         return
     tracker.enter()
     try:
-        await _serve_stream(handler, stream, options, http_handler, tracker)
+        await _serve_stream(handler, stream, options, http_handler, tracker, admission)
     finally:
         tracker.leave()
 
@@ -277,6 +281,7 @@ async def _serve_stream(
     options: ServerOptions,
     http_handler: HTTPHandler | None,
     tracker: ConnectionTracker | None,
+    admission: Admission | None,
 ) -> None:
     async with trio.open_nursery() as nursery:
         request: HandshakeRequest | None = None
@@ -322,6 +327,17 @@ async def _serve_stream(
                 b"The server is shutting down; try again shortly.\n",
             )
             return
+        client: str | None = None
+        if admission is not None and admission.active:
+            remote = stream_endpoint(stream, local=False)
+            client = None if isinstance(remote, str) else str(remote.address)
+            refusal = admission.admit(client)
+            if refusal is not None:
+                admission.log(refusal, client)
+                await send_http_response(stream, 503, refusal.headers, refusal.body)
+                return
+        else:
+            admission = None
         transport = _NativeHandshake(stream, request, options, nursery)
         transport.tracker = tracker
         ws_request = WebSocketRequest(
@@ -335,6 +351,8 @@ async def _serve_stream(
         finally:
             if tracker is not None and ws_request.connection is not None:
                 tracker.connections.discard(ws_request.connection)
+            if admission is not None:
+                admission.release(client)
 
 
 class WebSocketServer:
@@ -345,7 +363,8 @@ class WebSocketServer:
     is closed with 1011 (or answered with HTTP 500 before accept) and the error is logged.
 
     Settings come either as keywords (those of :func:`serve_websocket`) or as one
-    :class:`~wsframework.options.ServerOptions` in ``options``, not both.
+    :class:`~wsframework.options.ServerOptions` in ``options``, not both; the connection limits,
+    the handshake rate and the send timeout only in ``options``. Limits hold per server object.
 
     Raises:
         ValueError: no listener, a setting out of range, or both ``options`` and keywords.
@@ -360,7 +379,7 @@ class WebSocketServer:
         message_queue_size: int = MESSAGE_QUEUE_SIZE,
         max_message_size: int = MAX_MESSAGE_SIZE,
         receive_buffer_size: int | None = RECEIVE_BYTES,
-        connect_timeout: float = CONN_TIMEOUT,
+        connect_timeout: float = HANDSHAKE_TIMEOUT,
         disconnect_timeout: float = CONN_TIMEOUT,
         compression: DeflateOptions | None = DEFAULT_DEFLATE,
         ping_interval: float | None = None,
@@ -377,6 +396,7 @@ class WebSocketServer:
         self._tracker = ConnectionTracker()
         self._listen_scope = trio.CancelScope()
         self.options = ServerOptions.build(options, **ServerOptions.settings_in(locals()))
+        self._admission = Admission(self.options)
 
     @property
     def port(self) -> int:
@@ -472,7 +492,14 @@ class WebSocketServer:
         return not scope.cancelled_caught
 
     async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        await serve_stream(self._handler, stream, self.options, self._http_handler, self._tracker)
+        await serve_stream(
+            self._handler,
+            stream,
+            self.options,
+            self._http_handler,
+            self._tracker,
+            self._admission,
+        )
 
 
 async def serve_websocket(
@@ -485,7 +512,7 @@ async def serve_websocket(
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = RECEIVE_BYTES,
-    connect_timeout: float = CONN_TIMEOUT,
+    connect_timeout: float = HANDSHAKE_TIMEOUT,
     disconnect_timeout: float = CONN_TIMEOUT,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
@@ -508,7 +535,8 @@ async def serve_websocket(
             none (the reader waits until the handler took each message).
         max_message_size: larger incoming messages close the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB by default).
-        connect_timeout: seconds a client has to complete its opening handshake.
+        connect_timeout: seconds a client has to send its whole opening handshake (10 s;
+            a stalled one is dropped).
         disconnect_timeout: seconds to wait for the peer's close frame when closing.
         compression: permessage-deflate settings, ``None`` to refuse compression.
         ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
@@ -516,6 +544,20 @@ async def serve_websocket(
             ``ping_interval``).
     """
     options = ServerOptions(**ServerOptions.settings_in(locals()))
+    address = (host, port, ssl_context)
+    await serve_tcp(WebSocketServer, handler, address, options, handler_nursery, task_status)
+
+
+async def serve_tcp(
+    server_class: type[WebSocketServer],
+    handler: Handler,
+    address: tuple[str | bytes | None, int, ssl.SSLContext | None],
+    options: ServerOptions,
+    handler_nursery: trio.Nursery | None,
+    task_status: trio.TaskStatus[WebSocketServer],
+) -> NoReturn:
+    """:func:`serve_websocket` with a server class of one's own (the compat module's)."""
+    host, port, ssl_context = address
     listeners: Sequence[trio.abc.Listener[Any]]
     if ssl_context is None:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -523,12 +565,7 @@ async def serve_websocket(
         listeners = await trio.open_ssl_over_tcp_listeners(
             port, ssl_context, host=host, https_compatible=True
         )
-    server = WebSocketServer(
-        handler,
-        listeners,
-        handler_nursery=handler_nursery,
-        options=options,
-    )
+    server = server_class(handler, listeners, handler_nursery=handler_nursery, options=options)
     await server.run(task_status=task_status)
 
 

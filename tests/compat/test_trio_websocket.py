@@ -150,15 +150,48 @@ CONVERTING = [
 ]
 
 
+# The server names that keep trio-websocket's 60 s handshake timeout (wsframework's: 10 s).
+SIXTY_SECONDS = ["WebSocketServer", "serve_websocket"]
+
+
 def test_compat_names_are_wsframework_core_objects() -> None:
     # One exception tree: `except wsframework.ConnectionClosed` also catches the compat one.
     for name in PUBLIC_NAMES:
-        if name == "ConnectionRejected" or name in CONVERTING:
+        if name == "ConnectionRejected" or name in CONVERTING or name in SIXTY_SECONDS:
             continue
         assert getattr(W, name) is getattr(wsframework, name)
     assert issubclass(W.ConnectionRejected, wsframework.ConnectionRejected)
     for name in CONVERTING:
         assert getattr(W, name).__wrapped__ is getattr(wsframework, name)
+
+
+def test_compat_servers_keep_the_sixty_second_handshake_timeout() -> None:
+    assert issubclass(W.WebSocketServer, wsframework.WebSocketServer)
+    for name in SIXTY_SECONDS:
+        target, core = getattr(W, name), getattr(wsframework, name)
+        if name[0].isupper():
+            target, core = target.__init__, core.__init__
+        assert inspect.signature(target).parameters["connect_timeout"].default == 60
+        assert inspect.signature(core).parameters["connect_timeout"].default == 10
+
+
+async def test_compat_server_built_with_options_keeps_them() -> None:
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    async with listener:
+        server = W.WebSocketServer(
+            lambda request: request.reject(403),
+            [listener],
+            options=wsframework.ServerOptions(connect_timeout=3),
+        )
+        assert server.options.connect_timeout == 3
+        assert W.WebSocketServer(lambda r: r.reject(403), [listener]).options.connect_timeout == 60
+        with pytest.raises(ValueError, match="not both: connect_timeout"):
+            W.WebSocketServer(
+                lambda r: r.reject(403),
+                [listener],
+                connect_timeout=5,
+                options=wsframework.ServerOptions(),
+            )
 
 
 async def test_compat_clients_raise_the_compat_rejection() -> None:

@@ -7,6 +7,7 @@ import json as jsonlib
 import sys
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ import trio
 import trio.testing
 
 from .._groups import raise_single
+from ..admission import Admission
 from ..app import App
 from ..client import wrap_client_stream
 from ..datastructures import Headers
@@ -89,7 +91,8 @@ class TestClient:
         base_url: its host (sent as ``Host``) and an optional path prefix for every request;
             the scheme is only informative (no TLS either way).
         server_options: the server's settings (limits, timeouts, compression...), as given to
-            ``wsframework run``; default :class:`~wsframework.options.ServerOptions`.
+            ``wsframework run``; default :class:`~wsframework.options.ServerOptions`. Its
+            connection limits hold across the connections of this client.
         client: the ``(ip, port)`` every request comes from, as ``request.client`` reports it
             (an IP address: the server parses it); ``None`` for a connection with no address
             (``request.client`` is then ``None``, as on a Unix socket).
@@ -112,6 +115,7 @@ class TestClient:
         self.host = url.netloc
         self.prefix = url.path.rstrip("/")
         self.server_options = server_options if server_options is not None else ServerOptions()
+        self._admission = Admission(self.server_options)
         secure = url.scheme in ("https", "wss")
         self._endpoints: tuple[Endpoint, Endpoint] | None = None
         if client is not None:
@@ -170,7 +174,11 @@ class TestClient:
             server_stream = AddressedStream(server_stream, local=local, remote=remote)
         app = self.app
         self.nursery.start_soon(
-            serve_stream, app.handle_websocket, server_stream, self.server_options, app.handle_http
+            partial(serve_stream, admission=self._admission),
+            app.handle_websocket,
+            server_stream,
+            self.server_options,
+            app.handle_http,
         )
         return client_stream
 
