@@ -16,13 +16,15 @@ possible:
 * writes are serialised by a flag, not a ``trio.Lock``: an uncontended send takes no extra
   checkpoint. On a plain TCP socket a write the kernel accepts whole does not yield again
   (cancellation is still checked first); every 16th such write yields anyway so a task that
-  only sends cannot starve the others
-  (``tests/integration/test_core_sockets.py::test_flooding_sender_does_not_starve_other_connection``).
+  only sends cannot starve the others (``tests/integration/test_core_sockets.py``). A write the
+  socket does not take at once waits at most ``send_timeout``, then the connection is dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 from collections.abc import Callable
 from functools import partial
@@ -55,6 +57,7 @@ __all__ = ["StreamConnection"]
 logger = logging.getLogger("wsframework")
 
 _YIELD_EVERY = 16
+_GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 _OPEN = ConnectionState.OPEN
 Headers = list[tuple[bytes, bytes]]
 
@@ -84,6 +87,7 @@ class StreamConnection(WebSocketConnection):
         "_request_headers",
         "_response_headers",
         "_send_busy",
+        "_send_timeout",
         "_send_waiters",
         "_stream",
         "_stream_closed",
@@ -114,6 +118,7 @@ class StreamConnection(WebSocketConnection):
         self._read_size = options.read_size
         self._disconnect_timeout = options.disconnect_timeout
         self._send_busy = False
+        self._send_timeout = options.send_timeout
         self._send_waiters: trio.lowlevel.ParkingLot | None = None  # made when contended
         self._unyielded = 0
         self._fd = -1
@@ -135,8 +140,6 @@ class StreamConnection(WebSocketConnection):
         nursery.start_soon(self._reader_task)
         if keepalive is not None:
             nursery.start_soon(self._keepalive_task, *keepalive)
-
-    # ------------------------------------------------------------------ properties
 
     @property
     def closed(self) -> CloseReason | None:
@@ -199,8 +202,6 @@ class StreamConnection(WebSocketConnection):
         reason = self._queue.reason
         state = "open" if reason is None else f"closed {reason.code}"
         return f"<StreamConnection {self} {self._path!r} {state}>"
-
-    # ------------------------------------------------------------------ public API
 
     async def get_message(self) -> Message:
         """Receive the next message (see :meth:`WebSocketConnection.get_message`).
@@ -287,7 +288,7 @@ class StreamConnection(WebSocketConnection):
             frame = None if prepared is None else engine.prepared_frame(prepared)
             head, body = engine.send_message(message, compress) if frame is None else frame
             await self._write(head, body)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        except _GONE as exc:
             self._set_closed(CloseReason(1006, None))
             raise ConnectionClosed(self._queue.reason) from exc
         finally:
@@ -296,8 +297,8 @@ class StreamConnection(WebSocketConnection):
     async def _finish_write(self, rest: bytes) -> None:
         # The turn to send was taken by send_prepared_nowait; it is handed back here.
         try:
-            await self._stream.send_all(rest)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._send_all(rest)
+        except (*_GONE, ConnectionClosed):
             self._set_closed(CloseReason(1006, None))
         finally:
             self._end_send_turn()
@@ -341,8 +342,7 @@ class StreamConnection(WebSocketConnection):
         """
         if self._queue.reason is not None:
             raise ConnectionClosed(self._queue.reason)
-        engine = self._engine
-        await self._send_frame(lambda: engine.pong(payload or b""))
+        await self._send_frame(partial(self._engine.pong, payload or b""))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close: close frame, wait for the peer's (at most ``disconnect_timeout``), close
@@ -364,11 +364,10 @@ class StreamConnection(WebSocketConnection):
             return
         self._set_closed(CloseReason(code, reason), local=True)
         try:
-            if self._engine.state is _OPEN:
-                await self._send_close(code, reason)
-            await self._wait_finished()
-        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            with contextlib.suppress(ConnectionClosed, *_GONE):
+                if self._engine.state is _OPEN:
+                    await self._send_close(code, reason)
+                await self._wait_finished()
         finally:
             await self._close_stream()
 
@@ -384,12 +383,10 @@ class StreamConnection(WebSocketConnection):
             with trio.move_on_after(1):
                 self._set_closed(CloseReason(code, reason), local=True)
                 if self._engine.state is _OPEN and not self._stream_closed:
-                    try:
+                    with contextlib.suppress(ConnectionClosed):
                         await self._send_close(code, reason)
                         # The code sent is why it closed, even after the reader's 1006.
                         self._queue.close(CloseReason(code, reason), replace=True)
-                    except ConnectionClosed:
-                        pass
             await self._close_stream()
 
     # ------------------------------------------------------------------ internals
@@ -450,7 +447,7 @@ class StreamConnection(WebSocketConnection):
             data = frame()
             if data:
                 await self._write(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        except _GONE as exc:
             self._set_closed(CloseReason(1006, None))
             raise ConnectionClosed(self._queue.reason) from exc
         finally:
@@ -484,21 +481,35 @@ class StreamConnection(WebSocketConnection):
         else:
             sent = 0
         self._unyielded = 0
+        if sent < len(data):
+            rest = memoryview(data)[sent:]
+            if len(rest) + len(body) <= 65536:
+                await self._send_all(bytes(rest) + body)
+                return
+            await self._send_all(rest, body)
+        elif body:
+            await self._send_all(memoryview(body)[sent - len(data) :])
+
+    async def _send_all(self, data: bytes | memoryview, more: bytes = b"") -> None:
+        """Write what the socket did not take at once, within ``send_timeout``, else drop the
+        connection (1008; no close frame can follow a partial one, nor pass a full socket)."""
         try:
-            if sent < len(data):
-                rest = memoryview(data)[sent:]
-                if len(rest) + len(body) <= 65536:
-                    await self._stream.send_all(bytes(rest) + body)
-                    return
-                await self._stream.send_all(rest)
-                sent = len(data)
-            if body:
-                await self._stream.send_all(memoryview(body)[sent - len(data) :])
+            with trio.move_on_after(self._send_timeout or math.inf) as scope:
+                await self._stream.send_all(data)
+                if more:
+                    await self._stream.send_all(more)
         except trio.Cancelled:
             # No frame may follow a partial one: the connection can only be dropped now.
             self._torn = True
             self._set_closed(CloseReason(1006, None))
             raise
+        if scope.cancelled_caught:
+            self._torn = True
+            reason = f"send timeout: the peer read nothing for {self._send_timeout:g} s"
+            logger.info("%s dropped with 1008: %s", self, reason)
+            self._set_closed(CloseReason(1008, reason))
+            await self._close_stream()
+            raise ConnectionClosed(self._queue.reason)
 
     async def _keepalive_task(self, interval: float, timeout: float) -> None:
         """Ping every ``interval`` seconds; close with 1011 when a pong takes over ``timeout``."""
@@ -513,13 +524,8 @@ class StreamConnection(WebSocketConnection):
                 continue
             reason = f"keepalive ping timeout: no pong within {timeout:g} s"
             logger.info("%s closing with 1011: %s", self, reason)
-            self._set_closed(CloseReason(1011, reason))
             with trio.move_on_after(min(timeout, 1.0)):
-                try:
-                    if self._engine.state is _OPEN:
-                        await self._send_close(1011, reason)
-                except ConnectionClosed:
-                    pass
+                await self._close_with(1011, reason)
             await self._close_stream()
             return
 
@@ -566,10 +572,8 @@ class StreamConnection(WebSocketConnection):
                 if event.answer:
                     # The peer started the closing handshake: answer it, then end.
                     self._set_closed(CloseReason(event.code, event.reason))
-                    try:
+                    with contextlib.suppress(ConnectionClosed):
                         await self._send_close(event.code, event.reason)
-                    except ConnectionClosed:
-                        pass
                 return False
             elif isinstance(event, ProtocolError):
                 await self._fail(event.code, event.reason)
@@ -585,9 +589,11 @@ class StreamConnection(WebSocketConnection):
     async def _fail(self, code: int, reason: str | None) -> None:
         """Fail the connection after a protocol error by the peer: close frame, then EOF."""
         logger.info("%s closing with %d after a protocol error: %s", self, code, reason)
+        await self._close_with(code, reason)
+
+    async def _close_with(self, code: int, reason: str | None) -> None:
+        """Start closing with ``code``: a close frame unless one was exchanged already."""
         self._set_closed(CloseReason(code, reason))
         if self._engine.state is _OPEN:
-            try:
+            with contextlib.suppress(ConnectionClosed):
                 await self._send_close(code, reason)
-            except ConnectionClosed:
-                pass

@@ -4,6 +4,7 @@ keep receiving; recovery delivers the gap once, in order, before live publicatio
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import trio
@@ -113,6 +114,28 @@ async def test_queue_bytes_bound_the_queue_too() -> None:
                 await trio.testing.wait_all_tasks_blocked()
         # 2 x 40 bytes fit the 100-byte queue; the rest is the stream's and the client's.
         assert len(got) - 1 <= 2 + 4, got
+
+
+async def test_the_send_timeout_drops_a_stuck_member_the_drop_policies_keep(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The room's policy answers a full queue; the connection's send timeout (30 s) answers a
+    writer that waits on a full socket: a member whose publications are only ever dropped is
+    still let go, with 1008, once one write has waited that long."""
+    caplog.set_level(logging.INFO, logger="wsframework")
+    app = chat_app(queue_size=QUEUE, overflow="drop_newest")
+    async with running(app) as clients:
+        await clients.connect("/chat/r", lockstep=True)  # never reads again
+        fast = await clients.connect("/chat/r?echo=0", message_queue_size=100)
+        await until_count(app, "r", 2)
+        await flood(fast, 20)
+        await trio.sleep(29)
+        assert await app.rooms["r"].count() == 2  # the drop policy keeps it ...
+        await trio.sleep(2)
+        assert await app.rooms["r"].count() == 1  # ... until the send timeout
+        await fast.send_message("after")
+        assert await app.rooms["r"].count() == 1
+    assert "dropped with 1008: send timeout: the peer read nothing for 30 s" in caplog.text
 
 
 HISTORY = {"history": HistoryPolicy(size=100, ttl=60)}
