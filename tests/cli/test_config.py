@@ -145,6 +145,8 @@ def test_worker_argv_gives_the_worker_the_same_settings(tmp_path: Path) -> None:
         *("--graceful-timeout", "0.1", "--close-code", "1012", "--no-access-log"),
         *("--factory", "--root-path", "/api", "--ssl-certfile", "cert.pem"),
         *("--ssl-keyfile", "key.pem", "--broker", "redis://127.0.0.1:6379/0"),
+        *("--handshake-timeout", "2.5", "--send-timeout", "0", "--max-connections", "100"),
+        *("--max-connections-per-ip", "5", "--handshake-rate", "20.5", "--handshake-burst", "40"),
     )
     argv = cfg.worker_argv(7, 2)
     assert argv[:5] == [sys.executable, "-m", "wsframework", "run", "cliapp:app"]
@@ -158,6 +160,35 @@ def test_worker_argv_gives_the_worker_the_same_settings(tmp_path: Path) -> None:
     # Certificate paths are made absolute: the worker may not share the working directory.
     assert worker.ssl_certfile == os.path.abspath("cert.pem")
     assert worker.ssl_keyfile == os.path.abspath("key.pem")
+
+
+def test_limit_flags_make_the_server_options() -> None:
+    options = config(
+        *("--handshake-timeout", "3", "--send-timeout", "7", "--max-connections", "100"),
+        *("--max-connections-per-ip", "5", "--handshake-rate", "20", "--handshake-burst", "40"),
+    ).server_options()
+    assert (options.connect_timeout, options.send_timeout) == (3, 7)
+    assert (options.max_connections, options.max_connections_per_ip) == (100, 5)
+    assert (options.handshake_rate, options.handshake_burst) == (20, 40)
+    defaults = config().server_options()
+    assert (defaults.connect_timeout, defaults.send_timeout) == (10, 30)
+    assert defaults.max_connections is None and defaults.handshake_rate is None
+    assert config("--send-timeout", "0").server_options().send_timeout is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-connections", "0"], "--max-connections: max_connections must be an integer"),
+        (["--max-connections-per-ip", "-2"], "--max-connections-per-ip: max_connections_per_ip"),
+        (["--handshake-rate", "0"], "--handshake-rate: handshake_rate must be a number"),
+        (["--handshake-timeout", "0"], "--handshake-timeout: connect_timeout must be a number"),
+        (["--send-timeout", "-1"], "--send-timeout: send_timeout must be a number"),
+    ],
+)
+def test_limit_flags_out_of_range(args: list[str], message: str) -> None:
+    with pytest.raises(CLIError, match=f"^{message}"):
+        config(*args)
 
 
 # --- logging ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from .._version import __version__
+from ..options import HANDSHAKE_TIMEOUT, SEND_TIMEOUT
 from ..rooms import BROKER_ENV, MemoryBroker, Rooms
 from . import asyncapi as _asyncapi
 
@@ -163,6 +164,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="close code sent to open connections when draining (1001; 1012 = restart)",
     )
     proc.add_argument("--worker-id", type=int, help=argparse.SUPPRESS)
+    limits = run.add_argument_group("limits (per worker process; see docs/security.md)")
+    limits.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=HANDSHAKE_TIMEOUT,
+        metavar="SECONDS",
+        help="time a client has to send its opening handshake (10)",
+    )
+    limits.add_argument(
+        "--send-timeout",
+        type=float,
+        default=SEND_TIMEOUT,
+        metavar="SECONDS",
+        help="drop a client that reads nothing for this long while we send (30; 0: never)",
+    )
+    limits.add_argument(
+        "--max-connections", type=int, metavar="N", help="WebSocket connections open at once"
+    )
+    limits.add_argument(
+        "--max-connections-per-ip", type=int, metavar="N", help="the same, per client IP"
+    )
+    limits.add_argument(
+        "--handshake-rate", type=float, metavar="PER_SECOND", help="WebSocket handshakes a second"
+    )
+    limits.add_argument(
+        "--handshake-burst", type=int, metavar="N", help="handshakes at once (--handshake-rate)"
+    )
     app = run.add_argument_group("application")
     app.add_argument("--factory", action="store_true", help="ATTR is a callable returning the App")
     app.add_argument(

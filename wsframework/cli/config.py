@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from ..options import HANDSHAKE_TIMEOUT, SEND_TIMEOUT, ServerOptions
 from ..protocol.close import check_close_code
 from ..rooms import BROKER_ENV, make_broker
 from .common import CLIError
@@ -43,6 +44,12 @@ class RunConfig:
     backlog: int = 2048
     worker_id: int | None = None
     broker: str | None = None
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    send_timeout: float = SEND_TIMEOUT  # 0: none
+    max_connections: int | None = None
+    max_connections_per_ip: int | None = None
+    handshake_rate: float | None = None
+    handshake_burst: int | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunConfig:
@@ -72,6 +79,7 @@ class RunConfig:
             backlog=args.backlog,
             worker_id=args.worker_id,
             broker=args.broker,
+            **{name: getattr(args, name) for name in LIMIT_FLAGS.values()},
         )
         if not 0 <= cfg.port <= 65535:
             raise CLIError(f"--port must be between 0 and 65535, got {cfg.port}")
@@ -97,11 +105,31 @@ class RunConfig:
             for directory in cfg.reload_dirs:
                 if not os.path.isdir(directory):
                     raise CLIError(f"--reload-dir {directory}: not a directory")
+        try:
+            cfg.server_options()
+        except ValueError as exc:
+            setting = str(exc).split(" ", 1)[0].replace("connect_timeout", "handshake_timeout")
+            raise CLIError(f"--{setting.replace('_', '-')}: {exc}") from None
         if cfg.broker is not None:
             check_broker(cfg.broker, "--broker")
         elif os.environ.get(BROKER_ENV):
             check_broker(os.environ[BROKER_ENV], BROKER_ENV)
         return cfg
+
+    def server_options(self) -> ServerOptions:
+        """The server settings these flags give (limits hold per worker).
+
+        Raises:
+            ValueError: a limit out of range.
+        """
+        return ServerOptions(
+            connect_timeout=self.handshake_timeout,
+            send_timeout=self.send_timeout or None,
+            max_connections=self.max_connections,
+            max_connections_per_ip=self.max_connections_per_ip,
+            handshake_rate=self.handshake_rate,
+            handshake_burst=self.handshake_burst,
+        )
 
     @property
     def supervised(self) -> bool:
@@ -127,7 +155,21 @@ class RunConfig:
             argv += ["--ssl-keyfile", os.path.abspath(self.ssl_keyfile)]
         if self.broker is not None:
             argv += ["--broker", self.broker]
+        for flag, name in LIMIT_FLAGS.items():
+            if getattr(self, name) is not None:
+                argv += [flag, repr(getattr(self, name))]
         return argv
+
+
+#: The flags of the server's limits and the RunConfig fields they set.
+LIMIT_FLAGS = {
+    "--handshake-timeout": "handshake_timeout",
+    "--send-timeout": "send_timeout",
+    "--max-connections": "max_connections",
+    "--max-connections-per-ip": "max_connections_per_ip",
+    "--handshake-rate": "handshake_rate",
+    "--handshake-burst": "handshake_burst",
+}
 
 
 def check_broker(url: str, given_as: str) -> None:

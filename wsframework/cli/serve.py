@@ -120,7 +120,10 @@ async def serve_app(
                     async with app.lifespan_context():
                         started = True
                         server = WebSocketServer(
-                            app.handle_websocket, [served], http_handler=app.handle_http
+                            app.handle_websocket,
+                            [served],
+                            http_handler=app.handle_http,
+                            options=cfg.server_options(),
                         )
                         async with trio.open_nursery() as server_nursery:
                             await server_nursery.start(server.run)
