@@ -75,6 +75,12 @@ conformance: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# A normal client's handshake latency under 1,000 slowloris sockets and 1,000 idle connections
+# (benchmarks/slowloris.py; not part of CI).
+.PHONY: slowloris
+slowloris: $(STAMP)
+	$(PY) benchmarks/slowloris.py
+
 # The sdist, and a wheel built from it. The wheel carries the C speedup compiled for this Python
 # and platform; WSFRAMEWORK_NO_EXTENSIONS=1 make dist builds a pure-Python one for any.
 dist: $(STAMP)
