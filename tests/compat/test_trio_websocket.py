@@ -184,7 +184,8 @@ async def test_compat_server_built_with_options_keeps_them() -> None:
             options=wsframework.ServerOptions(connect_timeout=3),
         )
         assert server.options.connect_timeout == 3
-        assert W.WebSocketServer(lambda r: r.reject(403), [listener]).options.connect_timeout == 60
+        default = W.WebSocketServer(lambda r: r.reject(403), [listener]).options
+        assert (default.connect_timeout, default.send_timeout) == (60, 30)
         with pytest.raises(ValueError, match="not both: connect_timeout"):
             W.WebSocketServer(
                 lambda r: r.reject(403),
