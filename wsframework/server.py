@@ -556,7 +556,7 @@ async def serve_tcp(
     handler_nursery: trio.Nursery | None,
     task_status: trio.TaskStatus[WebSocketServer],
 ) -> NoReturn:
-    """:func:`serve_websocket` with a server class of one's own (the compat module's)."""
+    """:func:`serve_websocket` with a server class of one's own; cancel it to stop."""
     host, port, ssl_context = address
     listeners: Sequence[trio.abc.Listener[Any]]
     if ssl_context is None:
