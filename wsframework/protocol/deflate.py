@@ -12,13 +12,14 @@ touching the compressor's context.)
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-from .deflate_options import DEFAULT_DEFLATE, DeflateOptions
+from .deflate_options import DEFAULT_DEFLATE, DeflateOptions, parse_offer
 
-__all__ = ["DEFAULT_DEFLATE", "DeflateOptions", "LimitedDeflate"]
+__all__ = ["DEFAULT_DEFLATE", "DeflateOptions", "LimitedDeflate", "negotiate_deflate"]
 
 
 class LimitedDeflate(PerMessageDeflate):
@@ -79,6 +80,44 @@ class LimitedDeflate(PerMessageDeflate):
         if self._decompressor.unconsumed_tail or self._inflated > self.max_message_size:
             return CloseReason.MESSAGE_TOO_BIG
         return out
+
+
+def negotiate_deflate(
+    options: DeflateOptions | None, offers: Sequence[str], max_message_size: int
+) -> tuple[LimitedDeflate | None, bytes | None]:
+    """Accept the first valid permessage-deflate offer of ``offers`` (the client's
+    ``Sec-WebSocket-Extensions`` entries, in order); ``(extension, response header)``, or
+    ``(None, None)`` to answer without the extension.
+
+    An invalid offer (:func:`~wsframework.protocol.deflate_options.parse_offer`) is declined
+    and the next one considered, as RFC 7692 section 5 asks; so is a valid offer of
+    ``server_max_window_bits=8``, which zlib cannot honour (its smallest raw window is 9).
+    ``client_max_window_bits=8`` is accepted and left out of the answer: the client keeps its
+    8-bit window, which our larger one inflates.
+    """
+    if options is None:
+        return None, None
+    for offer in offers:
+        try:
+            params = parse_offer(offer)
+        except ValueError:
+            continue
+        if params.get("server_max_window_bits") == 8:
+            continue
+        if params.get("client_max_window_bits") == 8:
+            del params["client_max_window_bits"]
+        # wsproto reads the offer loosely: hand it the checked parameters, normalised.
+        normalised = "; ".join(
+            ["permessage-deflate"]
+            + [name if value is None else f"{name}={value}" for name, value in params.items()]
+        )
+        extension = LimitedDeflate.from_options(options, max_message_size)
+        accepted = extension.accept(normalised)
+        if not isinstance(accepted, str):  # pragma: no cover - a checked offer is accepted
+            continue
+        header = "permessage-deflate" + (f"; {accepted}" if accepted else "")
+        return extension, header.encode()
+    return None, None
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).
