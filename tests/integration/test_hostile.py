@@ -105,6 +105,27 @@ BAD_REQUESTS = [
     ),
     pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, b"", id="tls-hello"),
     pytest.param(b"GARBAGE\r\n\r\n", 400, b"malformed", id="garbage"),
+    pytest.param(
+        upgrade_request(extra=b"X-A: one\r\n two\r\n"),
+        400,
+        b"obsolete line folding",
+        id="obs-fold",
+    ),
+    pytest.param(upgrade_request(extra=b"NoColon\r\n"), 400, b"illegal header", id="no-colon"),
+    pytest.param(upgrade_request(extra=b"X-A: \x00\r\n"), 400, b"illegal header", id="nul"),
+    pytest.param(upgrade_request(extra=b"Host: evil\r\n"), 400, b"multiple Host", id="two-hosts"),
+    pytest.param(
+        b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n" + BASE + b"\r\n",
+        414,
+        b"request line is longer",
+        id="long-request-line",
+    ),
+    pytest.param(
+        upgrade_request(extra=b"Transfer-Encoding: identity\r\n"),
+        400,
+        b"must not have a body",
+        id="transfer-encoding",
+    ),
 ]
 
 
