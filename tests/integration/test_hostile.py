@@ -121,6 +121,12 @@ BAD_REQUESTS = [
         id="long-request-line",
     ),
     pytest.param(
+        upgrade_request(extra=b"Content-Length: 5\r\n") + b"hello",
+        400,
+        b"must not have a body",
+        id="content-length",
+    ),
+    pytest.param(
         upgrade_request(extra=b"Transfer-Encoding: identity\r\n"),
         400,
         b"must not have a body",
