@@ -80,7 +80,10 @@ def _h11_reason(exc: h11.RemoteProtocolError) -> str:
     """h11's complaint, with the offending line shown as (at most 40) bytes, not a bytearray."""
 
     def shorten(match: re.Match[str]) -> str:
-        line = ast.literal_eval(match.group(1))
+        try:
+            line = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):  # pragma: no cover - h11 writes a bytes repr
+            return match.group(1)[:80]
         return repr(line[:40]) + ("..." if len(line) > 40 else "")
 
     return _BYTEARRAY.sub(shorten, str(exc))
