@@ -469,3 +469,42 @@ async def test_message_queue_size_0_without_a_reader_task(nursery: trio.Nursery)
     assert got == ["m1"]
     assert server.to_app.statistics().current_buffer_used == 1
     server.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("offers", "reason"),
+    [
+        (b"permessage-deflate; client_max_window_bits=abc", b"from 8 to 15, got 'abc'"),
+        (b"permessage-deflate; foo=1", b"unknown parameter 'foo'"),
+        (b"x-custom, permessage-deflate; server_no_context_takeover=1", b"takes no value"),
+        (b"permessage-deflate; server_max_window_bits, permessage-deflate", b"needs a value"),
+    ],
+)
+async def test_an_invalid_deflate_offer_is_refused_with_400(
+    nursery: trio.Nursery, offers: bytes, reason: bytes
+) -> None:
+    """The ASGI server negotiates, and would accept (or crash on) these: refused before the
+    application runs."""
+    app = App()
+    handled: list[str] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        handled.append(request.path)
+        await request.accept()
+
+    headers = [(b"host", b"example.com"), (b"sec-websocket-extensions", offers)]
+    server = await start(nursery, app, ws_scope("/", headers=headers))
+    start_msg = await server.next()
+    assert (start_msg["type"], start_msg["status"]) == ("websocket.http.response.start", 400)
+    body = (await server.next())["body"]
+    assert body.startswith(b"invalid permessage-deflate offer: ") and reason in body
+    assert handled == []
+    # A valid offer (or another extension) is left to the server, as before.
+    headers[1] = (
+        b"sec-websocket-extensions",
+        b"x-custom; a=b, permessage-deflate; client_max_window_bits",
+    )
+    server = await start(nursery, app, ws_scope("/", headers=headers))
+    assert (await server.next())["type"] == "websocket.accept"
+    assert handled == ["/"]

@@ -75,6 +75,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework.datastructures",
         "wsframework.http",
         "wsframework.handling",
+        "wsframework.tls",
     ),
     # The framework: App, middleware, typed messages (the only pydantic user).
     "framework": (

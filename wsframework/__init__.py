@@ -45,6 +45,7 @@ from .reconnect import Reconnecting, ReconnectOptions, Resume, reconnecting, ret
 from .request import BaseRequest, WebSocketRequest
 from .routing import register_converter
 from .server import WebSocketServer, serve_websocket, wrap_server_stream
+from .tls import server_ssl_context
 
 __all__ = [
     "ASGIOptions",
@@ -93,6 +94,7 @@ __all__ = [
     "register_converter",
     "retryable",
     "serve_websocket",
+    "server_ssl_context",
     "wrap_client_stream",
     "wrap_server_stream",
 ]

@@ -38,6 +38,7 @@ from .http import HTTPAnswer, HTTPRequest, body_too_large, respond_http
 from .interface import Endpoint, MessageQueue, WebSocketConnection
 from .options import ASGIOptions
 from .protocol.close import CloseReason, check_close_code
+from .protocol.deflate_options import parse_offer
 from .request import Compression, WebSocketRequest
 
 __all__ = ["ASGIApplication", "ASGIHandshake", "ASGIWebSocketConnection", "asgi_app"]
@@ -474,6 +475,10 @@ async def _websocket(app: ASGIApplication, scope: Scope, receive: Receive, send:
     options: ASGIOptions = app.asgi_options
     async with trio.open_nursery() as nursery:
         transport = ASGIHandshake(scope, receive, send, nursery, options)
+        refusal = _invalid_deflate_offer(scope)
+        if refusal is not None:
+            await transport.reject(400, [], refusal.encode())
+            return
         request = WebSocketRequest(
             transport,
             path=_target(scope),
@@ -486,6 +491,27 @@ async def _websocket(app: ASGIApplication, scope: Scope, receive: Receive, send:
             await run_handler(app.handle_websocket, request, options.disconnect_timeout)
         finally:
             nursery.cancel_scope.cancel()
+
+
+def _invalid_deflate_offer(scope: Scope) -> str | None:
+    """Why the request's permessage-deflate offers must be refused, or ``None``.
+
+    The ASGI server negotiates the extension itself, and cannot be told to decline one offer:
+    Hypercorn 0.18 (wsproto 1.3) accepts an unknown or duplicated parameter or a flag with a
+    value, and a window size that is not a number crashes it. So an invalid offer (RFC 7692
+    section 5) fails the whole handshake with 400 here, before the application runs.
+    """
+    for name, value in scope.get("headers", ()):
+        if bytes(name).lower() != b"sec-websocket-extensions":
+            continue
+        for offer in bytes(value).decode("latin-1").split(","):
+            if offer.split(";", 1)[0].strip().lower() != "permessage-deflate":
+                continue
+            try:
+                parse_offer(offer)
+            except ValueError as exc:
+                return f"invalid permessage-deflate offer: {exc}\n"
+    return None
 
 
 async def _http(app: ASGIApplication, scope: Scope, receive: Receive, send: Send) -> None:

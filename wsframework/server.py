@@ -25,7 +25,7 @@ from .options import (
     ServerOptions,
 )
 from .protocol.close import check_close_code
-from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, LimitedDeflate
+from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, negotiate_deflate
 from .protocol.engine import Engine
 from .protocol.handshake import (
     HandshakeRequest,
@@ -68,29 +68,6 @@ class ConnectionTracker:
             return
         self._idle = trio.Event()
         await self._idle.wait()
-
-
-def negotiate_deflate(
-    options: DeflateOptions | None, offers: Sequence[str], max_message_size: int
-) -> tuple[LimitedDeflate | None, bytes | None]:
-    """Pick the first permessage-deflate offer we can accept; (extension, response header)."""
-    if options is None:
-        return None, None
-    for offer in offers:
-        if offer.split(";", 1)[0].strip() != "permessage-deflate":
-            continue
-        extension = LimitedDeflate.from_options(options, max_message_size)
-        try:
-            params = extension.accept(offer)
-        except ValueError:
-            continue
-        if params is None or params is False:
-            continue
-        header = b"permessage-deflate" + (
-            b"; " + params.encode() if isinstance(params, str) and params else b""
-        )
-        return extension, header
-    return None, None
 
 
 class _NativeHandshake:

@@ -7,6 +7,7 @@ connection; every protocol violation is answered with the matching close frame (
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,6 +105,33 @@ BAD_REQUESTS = [
     ),
     pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, b"", id="tls-hello"),
     pytest.param(b"GARBAGE\r\n\r\n", 400, b"malformed", id="garbage"),
+    pytest.param(
+        upgrade_request(extra=b"X-A: one\r\n two\r\n"),
+        400,
+        b"obsolete line folding",
+        id="obs-fold",
+    ),
+    pytest.param(upgrade_request(extra=b"NoColon\r\n"), 400, b"illegal header", id="no-colon"),
+    pytest.param(upgrade_request(extra=b"X-A: \x00\r\n"), 400, b"illegal header", id="nul"),
+    pytest.param(upgrade_request(extra=b"Host: evil\r\n"), 400, b"multiple Host", id="two-hosts"),
+    pytest.param(
+        b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n" + BASE + b"\r\n",
+        414,
+        b"request line is longer",
+        id="long-request-line",
+    ),
+    pytest.param(
+        upgrade_request(extra=b"Content-Length: 5\r\n") + b"hello",
+        400,
+        b"must not have a body",
+        id="content-length",
+    ),
+    pytest.param(
+        upgrade_request(extra=b"Transfer-Encoding: identity\r\n"),
+        400,
+        b"must not have a body",
+        id="transfer-encoding",
+    ),
 ]
 
 
@@ -468,3 +496,48 @@ async def test_text_size_limit_counts_utf8_bytes(serve: Serve, deflate: bool) ->
     assert reply is not None
     assert reply.opcode == OP_CLOSE, f"the {len(text.encode())}-byte message was accepted: {reply}"
     assert reply.close_code == 1009
+
+
+# ---------------------------------------------------------------------- permessage-deflate offers
+
+BAD_OFFERS = [
+    pytest.param(b"permessage-deflate; foo=1", id="unknown-parameter"),
+    pytest.param(
+        b"permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+        id="duplicate-parameter",
+    ),
+    pytest.param(b"permessage-deflate; server_no_context_takeover=1", id="flag-with-value"),
+    pytest.param(b"permessage-deflate; client_max_window_bits=16", id="client-bits-16"),
+    pytest.param(b"permessage-deflate; client_max_window_bits=x", id="client-bits-not-a-number"),
+    pytest.param(b"permessage-deflate; server_max_window_bits", id="server-bits-no-value"),
+    pytest.param(b"permessage-deflate; server_max_window_bits=7", id="server-bits-7"),
+]
+
+
+@pytest.mark.parametrize("offer", BAD_OFFERS)
+@pytest.mark.parametrize("then_valid", [False, True], ids=["alone", "then-valid"])
+async def test_an_invalid_deflate_offer_is_declined(
+    serve: Serve, offer: bytes, then_valid: bool
+) -> None:
+    """RFC 7692 section 5: the server declines an invalid offer (101 without it) and takes the
+    client's next offer, if valid. Without the extension a compressed frame is a violation."""
+    server = await serve()
+    offers = offer + (b", permessage-deflate" if then_valid else b"")
+    async with await trio.open_tcp_stream("127.0.0.1", server.port) as stream:
+        peer = RawPeer(stream)
+        status, headers = await peer.handshake(
+            extra=b"Sec-WebSocket-Extensions: " + offers + b"\r\n"
+        )
+        assert status.startswith(b"HTTP/1.1 101 ")
+        answer = header(headers, b"sec-websocket-extensions")
+        assert answer == (b"permessage-deflate" if then_valid else None)
+        await stream.send_all(build_frame(OP_TEXT, deflate_raw(b"squeezed"), rsv1=True))
+        reply = await peer.next_frame()
+    assert reply is not None
+    if then_valid:
+        assert (reply.opcode, reply.rsv1) == (OP_TEXT, True)
+        assert zlib.decompressobj(-15).decompress(reply.payload + b"\x00\x00\xff\xff") == (
+            b"squeezed"
+        )
+    else:
+        assert (reply.opcode, reply.close_code) == (OP_CLOSE, 1002)

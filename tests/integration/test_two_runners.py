@@ -277,3 +277,30 @@ def test_shutdown_closes_1001_and_runs_shutdown_hooks(runner_name: str, tmp_path
         code = stop(server.proc)
     assert code == 0
     assert marker.read_text() == "shutdown ran\n"
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [b"permessage-deflate; client_max_window_bits=abc", b"permessage-deflate; foo=1"],
+    ids=["bits-not-a-number", "unknown-parameter"],
+)
+def test_an_invalid_deflate_offer_is_declined_or_refused(runner: Server, offer: bytes) -> None:
+    """Our server answers 101 without the extension; under Hypercorn, which cannot decline one
+    offer (and crashed on the first), the ASGI transport answers 400. Both keep serving."""
+    with socket.create_connection(("127.0.0.1", runner.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Extensions: " + offer + b"\r\n\r\n"
+        )
+        data = b""
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+    head = data.partition(b"\r\n\r\n")[0].lower()
+    if runner.runner == "native":
+        assert head.startswith(b"http/1.1 101 ") and b"sec-websocket-extensions" not in head
+    else:
+        assert head.startswith(b"http/1.1 400 ")
+    with connect(runner.url("/echo")) as ws:
+        ws.send("still serving")
+        assert ws.recv(timeout=5) == "still serving"

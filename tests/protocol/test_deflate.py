@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 
+import pytest
 from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
@@ -15,9 +16,8 @@ from wsproto.frame_protocol import CloseReason as WsprotoCode
 from wsproto.frame_protocol import FrameProtocol, Opcode, RsvBits
 
 from wsframework import DeflateOptions
-from wsframework.protocol.deflate import DEFAULT_DEFLATE, LimitedDeflate
+from wsframework.protocol.deflate import DEFAULT_DEFLATE, LimitedDeflate, negotiate_deflate
 from wsframework.protocol.frames import encode_data_frame
-from wsframework.server import negotiate_deflate
 
 from ..peers import OP_BINARY, OP_TEXT, build_frame, deflate_raw, parse_frame
 
@@ -53,6 +53,58 @@ def test_negotiate_deflate() -> None:
     assert ext is not None and header is not None
     assert b"server_no_context_takeover" in header
     assert b"client_max_window_bits=10" in header
+
+
+INVALID_OFFERS = [
+    "permessage-deflate; foo=1",
+    "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+    "permessage-deflate; server_no_context_takeover=1",
+    "permessage-deflate; client_max_window_bits=7",
+    "permessage-deflate; client_max_window_bits=16",
+    "permessage-deflate; client_max_window_bits=ten",
+    "permessage-deflate; server_max_window_bits",
+    "permessage-deflate; server_max_window_bits=16",
+    "permessage-deflate; server_max_window_bits=8",  # valid, but zlib cannot make it
+]
+
+
+@pytest.mark.parametrize("offer", INVALID_OFFERS)
+def test_an_invalid_offer_is_declined_and_the_next_taken(offer: str) -> None:
+    assert negotiate_deflate(DEFAULT_DEFLATE, [offer], 100) == (None, None)
+    ext, header = negotiate_deflate(
+        DEFAULT_DEFLATE, [offer, "permessage-deflate; server_no_context_takeover"], 100
+    )
+    assert ext is not None and ext.server_no_context_takeover
+    assert header == b"permessage-deflate; server_no_context_takeover"
+
+
+def test_the_answer_repeats_only_checked_parameters() -> None:
+    ext, header = negotiate_deflate(
+        DEFAULT_DEFLATE,
+        ['permessage-deflate; client_max_window_bits="12"; server_max_window_bits=10'],
+        100,
+    )
+    assert header == b"permessage-deflate; client_max_window_bits=12; server_max_window_bits=10"
+    assert ext is not None and (ext.client_max_window_bits, ext.server_max_window_bits) == (12, 10)
+    # The client keeps an 8-bit window of its own; ours inflates it, and the answer is silent.
+    ext, header = negotiate_deflate(
+        DEFAULT_DEFLATE, ["permessage-deflate; client_max_window_bits=8"], 100
+    )
+    assert header == b"permessage-deflate" and ext is not None
+    assert ext.client_max_window_bits == 15
+
+
+def test_a_client_with_an_8_bit_window_is_understood() -> None:
+    ext, _header = negotiate_deflate(
+        DEFAULT_DEFLATE, ["permessage-deflate; client_max_window_bits=8"], 2**20
+    )
+    assert ext is not None
+    conn = Connection(ConnectionType.SERVER, extensions=[ext])
+    # zlib's smallest raw window is 9 bits; a stream made with it fits any larger window.
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -9)
+    data = compressor.compress(b"abc" * 1000) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    events = _events(conn, build_frame(OP_BINARY, data[:-4], rsv1=True))
+    assert [e.data for e in events] == [b"abc" * 1000]  # type: ignore[attr-defined]
 
 
 # --- LimitedDeflate: inflation stops at max_message_size ----------------------------------

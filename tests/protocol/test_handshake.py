@@ -75,6 +75,64 @@ def test_tokens_are_case_insensitive_and_spaced() -> None:
     assert request is not None
 
 
+def _with_line(line: bytes) -> bytes:
+    """A valid upgrade request with ``line`` added after its Upgrade header."""
+    return upgrade_request().replace(b"Upgrade: websocket\r\n", b"Upgrade: websocket\r\n" + line)
+
+
+#: Hostile heads: each is refused with a sentence naming the problem, never a traceback.
+HOSTILE_HEADS = [
+    pytest.param(
+        _with_line(b"X-A: one\r\n two\r\n"), 400, "obsolete line folding", id="obs-fold-space"
+    ),
+    pytest.param(
+        _with_line(b"X-A: one\r\n\ttwo\r\n"), 400, "obsolete line folding", id="obs-fold-tab"
+    ),
+    pytest.param(
+        upgrade_request().replace(b"\r\n", b"\n").replace(b"13\n", b"13\n x\n"),
+        400,
+        "obsolete line folding",
+        id="obs-fold-bare-lf",
+    ),
+    pytest.param(
+        _with_line(b"NoColonHere\r\n"),
+        400,
+        "^malformed HTTP request: illegal header line: b'NoColonHere'$",
+        id="no-colon",
+    ),
+    pytest.param(_with_line(b"X-A: a\x00b\r\n"), 400, "illegal header line", id="nul-in-value"),
+    pytest.param(_with_line(b"X-A: a\rb\r\n"), 400, "illegal header line", id="cr-in-value"),
+    pytest.param(
+        _with_line(b"X-A: " + b"\x00" * 500 + b"\r\n"),
+        400,
+        r"illegal header line: b'X-A: (\\x00){35}'\.\.\.$",
+        id="long-bad-line-shortened",
+    ),
+    pytest.param(_with_line(b"Host: evil\r\n"), 400, "multiple Host", id="duplicate-host"),
+    pytest.param(
+        b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n" + upgrade_request().split(b"\r\n", 1)[1],
+        414,
+        "^the request line is longer than 16384 bytes$",
+        id="request-line-too-long",
+    ),
+    pytest.param(
+        _with_line(b"Transfer-Encoding: chunked\r\n"), 400, "must not have a body", id="te-chunked"
+    ),
+    pytest.param(
+        _with_line(b"Transfer-Encoding: identity\r\n"),
+        400,
+        "must not have a body",
+        id="te-identity",
+    ),
+    pytest.param(
+        _with_line(b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n"),
+        400,
+        "must not have a body",
+        id="te-and-content-length",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("data", "status", "match"),
     [
@@ -123,6 +181,7 @@ def test_tokens_are_case_insensitive_and_spaced() -> None:
             upgrade_request().replace(b"Host: 127.0.0.1\r\n", b""), 400, "Host", id="no-host"
         ),
         pytest.param(b"NOT HTTP AT ALL\r\n\r\n", 400, "malformed", id="garbage"),
+        *HOSTILE_HEADS,
     ],
 )
 def test_invalid_requests(data: bytes, status: int, match: str) -> None:
@@ -294,3 +353,34 @@ def test_build_http_response_unknown_status_and_range() -> None:
     for status in (101, 99, 600, 0):
         with pytest.raises(ValueError, match="status_code"):
             build_http_response(status)
+
+
+def test_obs_fold_fed_byte_by_byte_is_refused() -> None:
+    data = _with_line(b"X-A: one\r\n two\r\n")
+    handshake = ServerHandshake()
+    with pytest.raises(InvalidHandshake, match="obsolete line folding") as info:
+        for i in range(len(data)):
+            handshake.receive_data(data[i : i + 1])
+    assert info.value.status_code == 400
+
+
+def test_a_long_request_line_arriving_in_pieces_is_414() -> None:
+    handshake = ServerHandshake(max_header_size=1000)
+    with pytest.raises(InvalidHandshake) as info:
+        for _ in range(20):
+            assert handshake.receive_data(b"GET /" + b"a" * 100) is None
+    assert (info.value.status_code, str(info.value)) == (
+        414,
+        "the request line is longer than 1000 bytes",
+    )
+
+
+def test_spaces_and_tabs_after_the_head_are_frame_bytes() -> None:
+    """Only the head is checked for folding: a first frame behind it may hold any bytes."""
+    request = ServerHandshake().receive_data(upgrade_request() + b"\x81\x82\n \n\t")
+    assert request is not None and request.trailing_data == b"\x81\x82\n \n\t"
+
+
+def test_content_length_0_is_no_body() -> None:
+    request = ServerHandshake().receive_data(upgrade_request(extra=b"Content-Length: 0\r\n"))
+    assert request is not None

@@ -17,6 +17,7 @@ import trio
 from ..options import HANDSHAKE_TIMEOUT, SEND_TIMEOUT, ServerOptions
 from ..protocol.close import check_close_code
 from ..rooms import BROKER_ENV, make_broker
+from ..tls import server_ssl_context
 from .common import CLIError
 
 
@@ -208,7 +209,8 @@ def configure_logging(level: str, *, access_log: bool = True) -> None:
 
 
 def ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
-    """The server's TLS context, or ``None`` without a certificate.
+    """The server's TLS context (:func:`~wsframework.tls.server_ssl_context`), or ``None``
+    without a certificate.
 
     Raises:
         CLIError: a missing or unreadable certificate or key file.
@@ -218,17 +220,14 @@ def ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | N
     for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
         if path is not None and not os.path.isfile(path):
             raise CLIError(f"{flag}: file not found: {path}")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.set_alpn_protocols(["http/1.1"])
     try:
-        context.load_cert_chain(certfile, keyfile)
+        return server_ssl_context(certfile, keyfile)
     except ssl.SSLError as exc:
         raise CLIError(
             f"cannot load the TLS certificate/key {certfile}: {exc.reason or exc}"
         ) from None
     except OSError as exc:
         raise CLIError(f"cannot read {certfile}: {exc.strerror or exc}") from None
-    return context
 
 
 @dataclass

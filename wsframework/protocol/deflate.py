@@ -1,8 +1,10 @@
 """permessage-deflate (RFC 7692) settings, on top of wsproto's extension.
 
 What wsproto's :class:`~wsproto.extensions.PerMessageDeflate` does not do and we need: bound
-inflation. A small compressed frame can inflate to gigabytes, so inflation stops as soon as the
-message would exceed ``max_message_size`` and the connection is closed with 1009.
+inflation. A small compressed frame can inflate to gigabytes, so it is inflated in steps of
+:data:`INFLATE_STEP` bytes, inflation stops at the first byte over ``max_message_size`` (counted
+across the frames of a message) and the connection is closed with 1009: a bomb costs at most
+the limit and one step. Also here: :func:`negotiate_deflate`, which declines invalid offers.
 
 (A message sent with ``send_message(data, compress=False)`` does not pass through here at all:
 RFC 7692 lets any message go out with RSV1 clear, and ``protocol/frames.py`` encodes it without
@@ -12,13 +14,24 @@ touching the compressor's context.)
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-from .deflate_options import DEFAULT_DEFLATE, DeflateOptions
+from .deflate_options import DEFAULT_DEFLATE, DeflateOptions, parse_offer
 
-__all__ = ["DEFAULT_DEFLATE", "DeflateOptions", "LimitedDeflate"]
+__all__ = [
+    "DEFAULT_DEFLATE",
+    "INFLATE_STEP",
+    "DeflateOptions",
+    "LimitedDeflate",
+    "negotiate_deflate",
+]
+
+#: The most one inflation step produces: a compressed message is inflated this much at a time,
+#: and the limit checked after each step.
+INFLATE_STEP = 64 * 1024
 
 
 class LimitedDeflate(PerMessageDeflate):
@@ -70,15 +83,82 @@ class LimitedDeflate(PerMessageDeflate):
         if not self._inbound_compressed or not self._inbound_is_compressible:
             return data
         assert self._decompressor is not None
-        budget = self.max_message_size - self._inflated + 1
+        return self._inflate(self._decompressor, bytes(data))
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        # wsproto inflates the 4 bytes of RFC 7692's tail here, unbounded; nothing is pending
+        # after _inflate, so this yields nothing, but it is counted all the same.
+        result = super().frame_inbound_complete(proto, fin)
+        if isinstance(result, bytes) and result:
+            self._inflated += len(result)
+            if self._inflated > self.max_message_size:
+                return CloseReason.MESSAGE_TOO_BIG
+        return result
+
+    def _inflate(self, decompressor: zlib._Decompress, data: bytes) -> bytes | CloseReason:
+        """Inflate ``data`` in steps of at most :data:`INFLATE_STEP` bytes, stopping as soon as
+        the message passes ``max_message_size``: a bomb leaves at most that many bytes plus
+        one step behind (dropped with the 1009), never its whole output."""
+        limit = self.max_message_size
+        size = self._inflated
+        chunks: list[bytes] = []
         try:
-            out = self._decompressor.decompress(bytes(data), budget)
+            while True:
+                room = min(INFLATE_STEP, limit - size + 1)
+                out = decompressor.decompress(data, room)
+                size += len(out)
+                if size > limit:
+                    self._inflated = size  # what was inflated in all: limit + 1 at most
+                    return CloseReason.MESSAGE_TOO_BIG
+                chunks.append(out)
+                data = decompressor.unconsumed_tail
+                # A full step may leave output pending inside zlib even with no input left.
+                if not data and len(out) < room:
+                    break
         except zlib.error:
             return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        self._inflated += len(out)
-        if self._decompressor.unconsumed_tail or self._inflated > self.max_message_size:
-            return CloseReason.MESSAGE_TOO_BIG
-        return out
+        self._inflated = size
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def negotiate_deflate(
+    options: DeflateOptions | None, offers: Sequence[str], max_message_size: int
+) -> tuple[LimitedDeflate | None, bytes | None]:
+    """Accept the first valid permessage-deflate offer of ``offers`` (the client's
+    ``Sec-WebSocket-Extensions`` entries, in order); ``(extension, response header)``, or
+    ``(None, None)`` to answer without the extension.
+
+    An invalid offer (:func:`~wsframework.protocol.deflate_options.parse_offer`) is declined
+    and the next one considered, as RFC 7692 section 5 asks; so is a valid offer of
+    ``server_max_window_bits=8``, which zlib cannot honour (its smallest raw window is 9).
+    ``client_max_window_bits=8`` is accepted and left out of the answer: the client keeps its
+    8-bit window, which our larger one inflates.
+    """
+    if options is None:
+        return None, None
+    for offer in offers:
+        try:
+            params = parse_offer(offer)
+        except ValueError:
+            continue
+        if params.get("server_max_window_bits") == 8:
+            continue
+        if params.get("client_max_window_bits") == 8:
+            del params["client_max_window_bits"]
+        # wsproto reads the offer loosely: hand it the checked parameters, normalised.
+        normalised = "; ".join(
+            ["permessage-deflate"]
+            + [name if value is None else f"{name}={value}" for name, value in params.items()]
+        )
+        extension = LimitedDeflate.from_options(options, max_message_size)
+        accepted = extension.accept(normalised)
+        if not isinstance(accepted, str):  # pragma: no cover - a checked offer is accepted
+            continue
+        header = "permessage-deflate" + (f"; {accepted}" if accepted else "")
+        return extension, header.encode()
+    return None, None
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).

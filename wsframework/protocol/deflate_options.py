@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_DEFLATE", "DeflateOptions"]
+__all__ = ["DEFAULT_DEFLATE", "DeflateOptions", "parse_offer"]
+
+_FLAGS = ("server_no_context_takeover", "client_no_context_takeover")
+_WINDOW_BITS = ("server_max_window_bits", "client_max_window_bits")
+_BITS_VALUES = frozenset(str(bits) for bits in range(8, 16))  # decimal, no leading zero
 
 
 @dataclass(frozen=True)
@@ -37,3 +41,46 @@ class DeflateOptions:
 
 #: What every side offers and accepts unless told otherwise.
 DEFAULT_DEFLATE = DeflateOptions()
+
+
+def parse_offer(offer: str) -> dict[str, int | None]:
+    """The parameters of one ``permessage-deflate`` offer, checked as RFC 7692 section 7.1 says.
+
+    Returns each parameter's name and value: ``None`` for the two ``*_no_context_takeover``
+    flags and for ``client_max_window_bits`` without a value, else the window bits (8-15).
+    A quoted value (``client_max_window_bits="10"``) counts as the bare one.
+
+    Raises:
+        ValueError: the offer is invalid and must be declined: another extension, an unknown or
+            duplicated or empty parameter, a flag with a value, ``server_max_window_bits``
+            without a value, or window bits that are not a decimal from 8 to 15.
+    """
+    name, *params = offer.split(";")
+    if name.strip().lower() != "permessage-deflate":
+        raise ValueError(f"{name.strip()!r} is not permessage-deflate")
+    found: dict[str, int | None] = {}
+    for param in params:
+        key, equals, raw = param.partition("=")
+        key, value = key.strip(), raw.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if key in found:
+            raise ValueError(f"the parameter {key} appears twice")
+        if key in _FLAGS:
+            if equals:
+                raise ValueError(f"the parameter {key} takes no value, got {raw.strip()!r}")
+            found[key] = None
+        elif key in _WINDOW_BITS:
+            if not equals:
+                if key == "server_max_window_bits":
+                    raise ValueError("server_max_window_bits needs a value from 8 to 15")
+                found[key] = None
+                continue
+            if value not in _BITS_VALUES:
+                raise ValueError(f"{key} must be a number from 8 to 15, got {raw.strip()!r}")
+            found[key] = int(value)
+        elif key:
+            raise ValueError(f"unknown parameter {key!r}")
+        else:
+            raise ValueError("an empty parameter")
+    return found

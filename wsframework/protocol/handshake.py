@@ -8,9 +8,11 @@ itself, checks it here, and only then hands the upgraded byte stream to wsproto'
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -67,6 +69,24 @@ class HandshakeRequest:
     extensions: list[str]
     key: bytes
     trailing_data: bytes = field(default=b"", repr=False)
+
+
+_NO_BODY = "the WebSocket handshake request must not have a body"
+_OBS_FOLD = re.compile(rb"\n[ \t]")
+_BYTEARRAY = re.compile(r"bytearray\((b(?:'.*'|\".*\"))\)", re.DOTALL)
+
+
+def _h11_reason(exc: h11.RemoteProtocolError) -> str:
+    """h11's complaint, with the offending line shown as (at most 40) bytes, not a bytearray."""
+
+    def shorten(match: re.Match[str]) -> str:
+        try:
+            line = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):  # pragma: no cover - h11 writes a bytes repr
+            return match.group(1)[:80]
+        return repr(line[:40]) + ("..." if len(line) > 40 else "")
+
+    return _BYTEARRAY.sub(shorten, str(exc))
 
 
 def _single(headers: Headers, name: bytes) -> bytes | None:
@@ -126,7 +146,7 @@ def validate_request(event: h11.Request) -> HandshakeRequest:
     for name in (b"content-length", b"transfer-encoding"):
         value = _single(headers, name)
         if value is not None and value.strip() not in (b"0", b""):
-            raise InvalidHandshake("the WebSocket handshake request must not have a body", 400)
+            raise InvalidHandshake(_NO_BODY, 400)
     subprotocols = _tokens(v for n, v in headers if n == b"sec-websocket-protocol")
     extensions = _tokens(v for n, v in headers if n == b"sec-websocket-extensions")
     return HandshakeRequest(
@@ -156,10 +176,13 @@ class ServerHandshake:
         self._received = 0
         self._eof = False
         self._body = bytearray()
+        # The head as received (h11 keeps no copy of the raw lines): what obs-fold is seen in.
+        self._head = bytearray()
 
     def receive_data(self, data: bytes) -> HandshakeRequest | None:
         self._received += len(data)
         self._eof = self._eof or not data
+        self._head += data
         self._h11.receive_data(data)
         try:
             event = self._h11.next_event()
@@ -168,8 +191,10 @@ class ServerHandshake:
                 raise EOFError("the client closed the connection mid-request") from None
             status = exc.error_status_hint
             if status == 431 or "exceeds" in str(exc):
-                raise InvalidHandshake("request headers are too large", 431) from None
-            raise InvalidHandshake(f"malformed HTTP request: {exc}", status) from None
+                raise self._too_large() from None
+            if status == 501:  # h11: a Transfer-Encoding other than chunked
+                raise InvalidHandshake(_NO_BODY, 400) from None
+            raise InvalidHandshake(f"malformed HTTP request: {_h11_reason(exc)}", status) from None
         if event is h11.NEED_DATA:
             return None
         if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
@@ -178,11 +203,28 @@ class ServerHandshake:
             raise InvalidHandshake("malformed HTTP request", 400)
         # h11 bounds only an incomplete head; a complete one that arrived in one read is
         # measured here: everything received minus what follows the head.
-        if self._received - len(self._h11.trailing_data[0]) > self._max_header_size:
-            raise InvalidHandshake("request headers are too large", 431)
+        head_size = self._received - len(self._h11.trailing_data[0])
+        if head_size > self._max_header_size:
+            raise self._too_large()
+        # h11 unfolds obsolete line folding; RFC 9112 section 5.2 lets a server refuse it.
+        if _OBS_FOLD.search(self._head, 0, head_size):
+            raise InvalidHandshake(
+                "obsolete line folding (a header line starting with a space or tab) is not allowed",
+                400,
+            )
+        self._head = bytearray()
         request = validate_request(event)
         request.trailing_data = self._trailing()
         return request
+
+    def _too_large(self) -> InvalidHandshake:
+        """414 for a request line over the limit, 431 for a head over it."""
+        line_end = self._head.find(b"\n")
+        if line_end < 0 or line_end > self._max_header_size:
+            return InvalidHandshake(
+                f"the request line is longer than {self._max_header_size} bytes", 414
+            )
+        return InvalidHandshake("request headers are too large", 431)
 
     def receive_body(self, data: bytes, limit: int) -> bytes | None:
         """After :class:`UpgradeRequired`: feed bytes, get the whole body once it is complete.
