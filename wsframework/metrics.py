@@ -17,6 +17,8 @@ a second old.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Protocol
@@ -166,9 +168,11 @@ class Exporter:
         self.flush()
         prom = self._prom
         registry = self.registry
-        if multiprocess_dir():
+        directory = multiprocess_dir()
+        if directory:
             from prometheus_client import multiprocess
 
+            forget_dead_workers(directory)
             registry = prom.CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
@@ -178,6 +182,20 @@ class Exporter:
         while True:
             await trio.sleep(FLUSH_INTERVAL)
             self.flush()
+
+
+def forget_dead_workers(directory: str) -> None:
+    """Remove the live-summed gauges of processes that are gone (a worker that died under
+    Hypercorn, which does not tell; ``wsframework run`` also does it as each worker exits)."""
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        pid = int(path.rsplit("_", 1)[1].removesuffix(".db"))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        except OSError:  # pragma: no cover - alive, another user's
+            pass
 
 
 def add_metrics_route(app: _App, path: str, name: str) -> None:
