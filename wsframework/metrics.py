@@ -85,7 +85,8 @@ class Exporter:
                 "metrics need the prometheus-client package: pip install 'wsframework[metrics]'"
             ) from exc
         self._prom = prom
-        self.registry = prom.CollectorRegistry(auto_describe=True)
+        # The default registry: the process metrics and the app's own metrics are served too.
+        self.registry = prom.REGISTRY
         registry = self.registry
 
         def counter(name: str, doc: str, *labels: str) -> Any:
