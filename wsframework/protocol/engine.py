@@ -346,12 +346,16 @@ class Engine:
         if isinstance(message, str):
             if self._deflate is not None and compress:
                 return self.count((self._proto.send(TextMessage(data=message)), b""))
-            return self.count(encode_data_frame(message.encode("utf-8"), True, self._client))
-        if isinstance(message, (bytes, bytearray, memoryview)):
+            frame = encode_data_frame(message.encode("utf-8"), True, self._client)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
             if self._deflate is not None and compress:
                 return self.count((self._proto.send(BytesMessage(data=bytes(message))), b""))
-            return self.count(encode_data_frame(bytes(message), False, self._client))
-        raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+            frame = encode_data_frame(bytes(message), False, self._client)
+        else:
+            raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+        self.messages_out += 1  # count() inline: this is the hot path
+        self.bytes_out += len(frame[0]) + len(frame[1])
+        return frame
 
     def count(self, frame: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
         """Count ``frame`` (a data message's ``(head, body)``) as sent; return it."""
