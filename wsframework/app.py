@@ -361,8 +361,7 @@ class App:
         self.http(path, name=name)(asyncapi)
 
     def add_metrics_route(self, path: str = "/metrics", *, name: str = "metrics") -> None:
-        """Serve Prometheus metrics at ``GET path`` (docs/metrics.md). Raises ImportError
-        without prometheus-client (``pip install 'wsframework[metrics]'``)."""
+        """Serve Prometheus metrics at ``GET path`` (docs/metrics.md; needs prometheus-client)."""
         metrics.add_metrics_route(self, path, name)
 
     def add_health_route(self, path: str = "/ready", *, name: str = "ready") -> None:
