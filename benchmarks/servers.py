@@ -149,6 +149,17 @@ def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
     _serve_app(app, host, port, ready)
 
 
+def run_wsframework_app_metrics(host: str, port: int, ready: Ready) -> None:
+    """``wsframework-app`` with the Prometheus route on (its counters flushed every second)."""
+    from wsframework import App
+
+    app = App()
+    app.add_metrics_route("/metrics")
+    _add_echo(app)
+
+    _serve_app(app, host, port, ready)
+
+
 def _wsframework_available() -> bool:
     try:
         mod = importlib.import_module("wsframework")
@@ -489,6 +500,13 @@ REGISTRY: dict[str, ServerImpl] = {
         _importable("wsframework.app"),
         True,
         "wsframework App (router, middleware chain) with the same echo endpoint",
+    ),
+    "wsframework-app-metrics": ServerImpl(
+        run_wsframework_app_metrics,
+        "ws",
+        _importable("prometheus_client"),
+        False,
+        "wsframework-app with app.add_metrics_route() (docs/metrics.md)",
     ),
     "wsframework-rooms": ServerImpl(
         run_wsframework_rooms,

@@ -57,6 +57,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The core below the framework: transports, connections, requests, routing, values.
     "core": (
         "wsframework._groups",
+        "wsframework._stats",
         "wsframework._sockio",
         "wsframework._speedups",
         "wsframework._version",
@@ -81,6 +82,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "framework": (
         "wsframework.app",
         "wsframework.asyncapi",
+        "wsframework.metrics",
         "wsframework.middleware",
         "wsframework.typed",
         "wsframework.rooms",

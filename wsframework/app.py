@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import trio
 
+from . import metrics
 from ._groups import raise_single
 from .asgi import Receive, Scope, Send, asgi_app
 from .asyncapi import Servers, asyncapi_document
@@ -358,6 +359,14 @@ class App:
             return document
 
         self.http(path, name=name)(asyncapi)
+
+    def add_metrics_route(self, path: str = "/metrics", *, name: str = "metrics") -> None:
+        """Serve Prometheus metrics at ``GET path`` (docs/metrics.md; needs prometheus-client)."""
+        metrics.add_metrics_route(self, path, name)
+
+    def add_health_route(self, path: str = "/ready", *, name: str = "ready") -> None:
+        """Answer ``GET path`` with 200, or 503 while draining or the broker is lost."""
+        metrics.add_health_route(self, path, name)
 
     # ------------------------------------------------------------------ running
 

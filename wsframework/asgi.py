@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import trio
 
+from . import _stats as stats
 from .exceptions import ConnectionClosed, MessageTypeError
 from .handling import run_handler
 from .http import HTTPAnswer, HTTPRequest, body_too_large, respond_http
@@ -125,6 +126,11 @@ class ASGIWebSocketConnection(WebSocketConnection):
         "_send",
         "_sends_since_receive",
         "_subprotocol",
+        "bytes_in",
+        "bytes_out",
+        "closed_by",
+        "messages_in",
+        "messages_out",
     )
 
     def __init__(
@@ -154,6 +160,9 @@ class ASGIWebSocketConnection(WebSocketConnection):
         self._reader_started = False
         self._receiving = False
         self._sends_since_receive = 0
+        # What _stats counts: messages, their payload sizes (text in characters), who closed.
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.closed_by: str | None = None
 
     # -- facts
 
@@ -260,6 +269,8 @@ class ASGIWebSocketConnection(WebSocketConnection):
         if self._queue.reason is not None:
             raise ConnectionClosed(self._queue.reason)
         await self._send(event)
+        self.messages_out += 1
+        self.bytes_out += len(message)
         # The worker's send may return without a checkpoint (always, after a disconnect). A
         # handler that keeps sending without receiving gets a reader task to notice the
         # disconnect, and a yield now and then so that task can run.
@@ -321,6 +332,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
         if self._close_sent:
             return
         self._close_sent = True
+        self.closed_by = self.closed_by or "local"
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
             try:
                 await self._send({"type": "websocket.close", "code": code, "reason": reason or ""})
@@ -353,8 +365,11 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 return None
             if self._queue.reason is not None:
                 return None
+            self.messages_in += 1
+            self.bytes_in += len(data)
             return data
         if kind == "websocket.disconnect":
+            self.closed_by = self.closed_by or "remote"
             self._close_sent = True  # nothing can be sent any more
             self._set_closed(CloseReason(int(event.get("code", 1005)), event.get("reason") or None))
         return None
@@ -428,6 +443,7 @@ class ASGIHandshake:
             receive_timeout=self.options.receive_timeout,
         )
         self.connection = connection
+        stats.opened(connection, connection)
         return connection
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
@@ -435,6 +451,7 @@ class ASGIHandshake:
         extension), or with the server's 403 when it lacks the extension (called by
         :meth:`WebSocketRequest.reject`). It waits as long as the ASGI server's ``send`` does;
         cancelling it leaves the handshake to the server."""
+        stats.handshake("rejected", status_code)
         if "websocket.http.response" in self.scope.get("extensions", {}):
             headers = list(extra_headers)
             if body and not any(k.lower() == b"content-type" for k, _ in headers):

@@ -32,6 +32,7 @@ from functools import partial
 import trio
 
 from ._sockio import receive_some
+from ._stats import record_rtt
 from .exceptions import ConnectionClosed
 from .interface import (
     Endpoint,
@@ -268,6 +269,7 @@ class StreamConnection(WebSocketConnection):
             sent = os.writev(self._fd, (head, body))
         except OSError:  # full (BlockingIOError) or failed: send_prepared waits or reports it
             return False
+        engine.count(frame)
         if sent < len(head) + len(body):
             self._send_busy = True
             self._nursery.start_soon(self._finish_write, (head + body)[sent:])
@@ -286,7 +288,7 @@ class StreamConnection(WebSocketConnection):
             if engine.state is not _OPEN:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
             frame = None if prepared is None else engine.prepared_frame(prepared)
-            head, body = engine.send_message(message, compress) if frame is None else frame
+            head, body = engine.count(frame) if frame else engine.send_message(message, compress)
             await self._write(head, body)
         except _GONE as exc:
             self._set_closed(CloseReason(1006, None))
@@ -583,6 +585,7 @@ class StreamConnection(WebSocketConnection):
     def _on_pong(self, event: PongReceived) -> None:
         if event.acked:
             self._latency = trio.current_time() - event.acked[-1][1]
+            record_rtt(self._latency)
         for waiter, _sent_at in event.acked:
             waiter.set()
 

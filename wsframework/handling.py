@@ -29,6 +29,7 @@ from typing import TypeAlias
 
 import trio
 
+from . import _stats as stats
 from .exceptions import ConnectionClosed
 from .http import Response
 from .protocol.close import check_close_code
@@ -87,6 +88,7 @@ async def run_handler(
             await connection.going_away()
         raise
     except Exception:
+        stats.STATS.handler_errors["false"] += 1
         logger.exception("handler error on %s from %s", request.path, request.remote)
         connection = request.connection
         if connection is not None:
@@ -104,6 +106,7 @@ async def run_handler(
         if connection is not None:
             with trio.CancelScope(shield=True), trio.move_on_after(disconnect_timeout):
                 await connection.aclose()
+            stats.closed(connection, connection.closed)
 
 
 def _phrase(status: int) -> str:
@@ -198,6 +201,7 @@ async def answer_exception(
     :meth:`~wsframework.WebSocketConnection.aclose` (the one it calls).
     """
     where = f"{type(exc).__name__} on {request.path}"
+    stats.STATS.handler_errors["true"] += 1
     connection = request.connection
     if request.handshake_state == "rejected" or (
         answer is None and connection is not None and connection.closed is not None

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import trio
 from wsproto.connection import Connection, ConnectionType
 
+from . import _stats as stats
 from .admission import Admission
 from .connection import StreamConnection
 from .exceptions import InvalidHandshake
@@ -133,11 +134,13 @@ class _NativeHandshake:
             await trio.aclose_forcefully(self.stream)
             raise
         connection.start(self.nursery, options.keepalive)
+        stats.opened(connection, engine)
         if self.tracker is not None:
             self.tracker.connections.add(connection)
         return connection
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
+        stats.handshake("rejected", status_code)
         await send_http_response(self.stream, status_code, extra_headers, body)
 
 
@@ -270,6 +273,7 @@ async def _serve_stream(
                 if http_handler is not None:
                     await serve_http(http_handler, stream, handshake, plain, options)
                     return
+                stats.handshake("failed", 426)
                 await send_http_response(
                     stream, 426, list(plain.headers), (str(plain) + "\n").encode()
                 )
@@ -281,13 +285,16 @@ async def _serve_stream(
                     exc.status_code,
                     exc,
                 )
+                stats.handshake("failed", exc.status_code)
                 body = (str(exc) + "\n").encode()
                 await send_http_response(stream, exc.status_code, list(exc.headers), body)
                 return
             except EOFError:
+                stats.handshake("failed", None)
                 await trio.aclose_forcefully(stream)
                 return
         if request is None:
+            stats.handshake("failed", None)
             logger.info(
                 "dropped %s: no complete handshake within %g s",
                 stream_endpoint(stream, local=False),
@@ -297,6 +304,7 @@ async def _serve_stream(
             return
         del handshake  # the h11 parser is not needed once the request is read
         if tracker is not None and tracker.draining:
+            stats.handshake("rejected", 503)
             await send_http_response(
                 stream,
                 503,
@@ -456,6 +464,13 @@ class WebSocketServer:
         """
         check_close_code(code)
         self._tracker.draining = True
+        stats.STATS.draining += 1
+        try:
+            return await self._drain(code, reason, timeout)
+        finally:
+            stats.STATS.draining -= 1
+
+    async def _drain(self, code: int, reason: str, timeout: float) -> bool:
         self._listen_scope.cancel()
         for listener in self._listeners:  # refuse new clients now, not after the drain
             with trio.CancelScope(shield=True):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from wsframework import App
 from wsframework.interface import WebSocketConnection
@@ -108,3 +110,56 @@ def event_setter(event: trio.Event) -> Callable[[], Awaitable[None]]:
         event.set()
 
     return hook
+
+
+class OnLog(logging.Handler):
+    """Sets ``event`` when a record containing ``text`` is logged (the hub logs its broker
+    loss from the broker's task, in the test's thread)."""
+
+    def __init__(self, text: str, event: trio.Event) -> None:
+        super().__init__()
+        self.text = text
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def reconnects(exposition: str) -> float:
+    families = text_string_to_metric_families(exposition)
+    return next(f for f in families if f.name == "wsframework_broker_reconnects").samples[0].value
+
+
+@pytest.mark.filterwarnings(COREDIS_UNCLOSED_STREAMS)
+async def test_readiness_is_503_while_the_broker_is_lost_and_a_reconnect_is_counted(
+    redis_server: object,
+) -> None:
+    server = redis_server
+    app = chat_app()
+    app.rooms.use_broker(server.url)  # type: ignore[attr-defined]
+    app.add_health_route()
+    app.add_metrics_route()
+    restored = trio.Event()
+    app.rooms.on_restored(event_setter(restored))
+    async with running(app) as clients:
+        client = clients.client
+        assert (await client.get("/ready")).text == "ready\n"
+        before = reconnects((await client.get("/metrics")).text)
+        lost = trio.Event()
+        watcher = OnLog("lost the broker", lost)
+        logging.getLogger("wsframework.rooms").addHandler(watcher)
+        try:
+            await trio.to_thread.run_sync(server.stop)  # type: ignore[attr-defined]
+            with trio.fail_after(20):
+                await lost.wait()
+        finally:
+            logging.getLogger("wsframework.rooms").removeHandler(watcher)
+        assert app.rooms.broker_lost
+        answer = await client.get("/ready")
+        assert (answer.status_code, answer.text) == (503, "not ready: the rooms broker is lost\n")
+        await trio.to_thread.run_sync(server.start)  # type: ignore[attr-defined]
+        with trio.fail_after(20):
+            await restored.wait()
+        assert (await client.get("/ready")).status_code == 200
+        assert reconnects((await client.get("/metrics")).text) == before + 1

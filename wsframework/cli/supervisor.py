@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -15,6 +19,9 @@ import trio
 from .common import _display_path, _say
 from .config import RunConfig
 from .serve import STOP_SIGNALS, EarlySignals, _signal_name
+
+# prometheus-client's multiprocess mode: where every worker keeps its metrics (docs/metrics.md).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Directories never watched by --reload (also ignored by watchfiles' default filter).
 IGNORED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"})
@@ -48,6 +55,15 @@ class Supervisor:
 
     async def run(self) -> int:
         """Supervise until a stop signal and every child has exited; the exit status."""
+        metrics_dir = _make_metrics_dir(self.cfg.workers)
+        try:
+            return await self._run()
+        finally:
+            if metrics_dir is not None:
+                del os.environ[MULTIPROC_ENV]
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    async def _run(self) -> int:
         with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
             async with trio.open_nursery() as nursery:
                 for signum in self.early.received:
@@ -124,6 +140,7 @@ class Supervisor:
                 process.send_signal(signal.SIGTERM)
                 self._release_socket()
             code = await process.wait()
+            _forget_live_gauges(process.pid)
             if self.stopping:
                 if code != 0:
                     _say(f"worker {worker.index} (pid {process.pid}) exited: {_exit_text(code)}")
@@ -165,6 +182,31 @@ class Supervisor:
                         pass
             wake, self._wake = self._wake, trio.Event()
             wake.set()
+
+
+def _make_metrics_dir(workers: int) -> str | None:
+    """With several workers and prometheus-client installed, a fresh directory for its
+    multiprocess mode, in the environment the workers inherit (unless one is set already)."""
+    if workers < 2 or MULTIPROC_ENV in os.environ:
+        return None
+    if importlib.util.find_spec("prometheus_client") is None:
+        return None
+    directory = tempfile.mkdtemp(prefix="wsframework-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    return directory
+
+
+def _forget_live_gauges(pid: int) -> None:
+    """A worker that exited no longer counts in the gauges that sum the live workers (what
+    ``prometheus_client.multiprocess.mark_process_dead`` does); its counters stay."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    for path in glob.glob(os.path.join(directory, f"gauge_live*_{pid}.db")):
+        try:
+            os.remove(path)
+        except OSError:  # pragma: no cover - removed meanwhile
+            pass
 
 
 def _list_files(paths: set[str]) -> str:

@@ -128,6 +128,11 @@ class Engine:
         max_frame_size: the largest frame the fast path parses whole (the read size); bigger
             frames go to wsproto, which streams them.
         deflate: the negotiated permessage-deflate extension, or ``None``.
+
+    Attributes:
+        messages_in, messages_out: data messages received (complete) and framed to send.
+        bytes_in, bytes_out: bytes received and framed to send, every frame counted whole.
+        closed_by: ``"local"`` or ``"remote"``: which end sent the first close frame.
     """
 
     __slots__ = (
@@ -143,6 +148,11 @@ class Engine:
         "_proto",
         "_tail",
         "_wsproto_messages",
+        "bytes_in",
+        "bytes_out",
+        "closed_by",
+        "messages_in",
+        "messages_out",
     )
 
     def __init__(
@@ -167,6 +177,8 @@ class Engine:
         self._pings: dict[bytes, Any] | None = None  # in flight, in sending order: token
         self._tail: bytes | bytearray = b""  # the start of a plain frame, awaiting the rest
         self._frames, self._wsproto_messages = _adopt_wsproto(proto)
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.closed_by: str | None = None
 
     @property
     def state(self) -> ConnectionState:
@@ -196,6 +208,7 @@ class Engine:
         right behind the opening handshake).
         """
         buf: bytes | bytearray = data
+        self.bytes_in += len(data)
         if self._tail:
             # Grow the partial frame in place: a peer trickling a frame byte by byte costs
             # linear, not quadratic, copying.
@@ -228,6 +241,7 @@ class Engine:
             else:
                 message = payload
             pos = end
+            self.messages_in += 1
             yield message
         if pos or buf is not data:
             data = bytes(buf[pos:])
@@ -261,6 +275,7 @@ class Engine:
                     if size > limit:
                         yield self._too_big()
                         return
+                    self.messages_in += 1
                     yield data
                     continue
                 if isinstance(data, str) and size == len(data):
@@ -277,6 +292,7 @@ class Engine:
                     message = joiner.join(self._parts)
                     self._parts = None
                     self._part_size = 0
+                    self.messages_in += 1
                     yield message
             elif isinstance(event, Ping):
                 yield PingReceived(bytes(event.payload))
@@ -294,6 +310,7 @@ class Engine:
     def _on_close(self, event: CloseConnection) -> CloseReceived | ProtocolError:
         state = self._proto.state
         if state is ConnectionState.REMOTE_CLOSING:
+            self.closed_by = self.closed_by or "remote"
             return CloseReceived(int(event.code), event.reason or None, answer=True)
         if state is ConnectionState.CLOSED:
             return CloseReceived(int(event.code), event.reason or None, answer=False)
@@ -328,13 +345,23 @@ class Engine:
         """
         if isinstance(message, str):
             if self._deflate is not None and compress:
-                return self._proto.send(TextMessage(data=message)), b""
-            return encode_data_frame(message.encode("utf-8"), True, self._client)
-        if isinstance(message, (bytes, bytearray, memoryview)):
+                return self.count((self._proto.send(TextMessage(data=message)), b""))
+            frame = encode_data_frame(message.encode("utf-8"), True, self._client)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
             if self._deflate is not None and compress:
-                return self._proto.send(BytesMessage(data=bytes(message))), b""
-            return encode_data_frame(bytes(message), False, self._client)
-        raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+                return self.count((self._proto.send(BytesMessage(data=bytes(message))), b""))
+            frame = encode_data_frame(bytes(message), False, self._client)
+        else:
+            raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
+        self.messages_out += 1  # count() inline: this is the hot path
+        self.bytes_out += len(frame[0]) + len(frame[1])
+        return frame
+
+    def count(self, frame: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+        """Count ``frame`` (a data message's ``(head, body)``) as sent; return it."""
+        self.messages_out += 1
+        self.bytes_out += len(frame[0]) + len(frame[1])
+        return frame
 
     def prepared_frame(self, prepared: PreparedFrames) -> tuple[bytes, bytes] | None:
         """The shared frame of a message encoded once for many connections, when this
@@ -342,7 +369,7 @@ class Engine:
         whose compressor starts afresh for each message (``server_no_context_takeover``:
         ``prepared.deflated(window_bits)``). ``None`` otherwise (a client masks its frames; a
         compressor with context takeover must compress each message itself): call
-        :meth:`send_message`."""
+        :meth:`send_message`. Not counted as sent: pass what is sent to :meth:`count`."""
         if self._client:
             return None
         deflate = self._deflate
@@ -374,6 +401,7 @@ class Engine:
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
         frame = self._proto.send(Ping(payload=payload))
+        self.bytes_out += len(frame)
         pings[payload] = token
         return payload, frame
 
@@ -395,7 +423,9 @@ class Engine:
         the connection is no longer ``OPEN``."""
         if self._proto.state is not ConnectionState.OPEN:
             return b""
-        return self._proto.send(Pong(payload=payload))
+        frame = self._proto.send(Pong(payload=payload))
+        self.bytes_out += len(frame)
+        return frame
 
     def close(self, code: int, reason: str | None = None) -> bytes:
         """The close frame that starts (``OPEN``) or answers (``REMOTE_CLOSING``) a close;
@@ -404,7 +434,11 @@ class Engine:
         if state is not ConnectionState.OPEN and state is not ConnectionState.REMOTE_CLOSING:
             return b""
         self._open = False
-        return self._proto.send(CloseConnection(code=code, reason=reason))
+        if state is ConnectionState.OPEN:
+            self.closed_by = self.closed_by or "local"
+        frame = self._proto.send(CloseConnection(code=code, reason=reason))
+        self.bytes_out += len(frame)
+        return frame
 
 
 class _EventQueue(list[Any]):

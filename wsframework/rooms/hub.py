@@ -34,6 +34,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 import trio
 
+from .. import _stats as stats
 from .._groups import raise_single
 from ..exceptions import BrokerUnavailable
 from ..interface import PreparedMessage, WebSocketConnection
@@ -140,6 +141,8 @@ class Rooms:
         self._ids: WeakKeyDictionary[WebSocketConnection, str] = WeakKeyDictionary()
         self._count = 0
         self._restored: list[Callable[[], Awaitable[None]]] = []
+        #: Whether the broker is lost right now (a readiness route answers 503 meanwhile).
+        self.broker_lost = False
 
     @property
     def presence_ttl(self) -> float:
@@ -312,10 +315,14 @@ class Rooms:
     def connection_lost(self, error: BaseException) -> None:
         """Note the loss (logged once); the broker restores its subscriptions by itself."""
         logger.warning("rooms: lost the broker (%s); serving local connections meanwhile", error)
+        self.broker_lost = True
+        stats.STATS.broker_losses += 1
 
     def connection_restored(self) -> None:
         """Fill each history room's gap from its history, then run the ``on_restored`` hooks."""
         logger.warning("rooms: the broker is back; subscriptions restored")
+        self.broker_lost = False
+        stats.STATS.broker_reconnects += 1
         if self._nursery is not None:
             self._nursery.start_soon(self._after_restore)
 
@@ -414,7 +421,11 @@ class Room:
         if exclude is not None:
             items = [exclude] if isinstance(exclude, (str, WebSocketConnection)) else exclude
             ids = tuple(x if isinstance(x, str) else hub.connection_id(x) for x in items)
-        return await hub.broker.publish(self.name, data, exclude=ids, history=self.options.history)
+        position = await hub.broker.publish(
+            self.name, data, exclude=ids, history=self.options.history
+        )
+        stats.STATS.publications += 1
+        return position
 
     async def members(self) -> list[Member]:
         """Every member on every process: what each gave as ``presence=``, its connection id
@@ -487,6 +498,7 @@ class Room:
             await hub._sync_subscription(name)
             await broker.join(name, entry)
             joined = True
+            stats.STATS.room_members += 1
             if local.options.history is not None:
                 window = await broker.history(name, since, local.options.history)
                 membership.recovered = delivery.recover(window, since)
@@ -495,6 +507,7 @@ class Room:
             yield membership
         finally:
             delivery.stop()
+            stats.STATS.room_members -= joined
             with trio.CancelScope(shield=True):
                 membership._end()
                 local.members.pop(connection, None)

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from .. import _stats as stats
 from ..exceptions import ConnectionClosed
 from ..interface import PreparedMessage, WebSocketConnection
 from .broker import HistoryWindow, Position, Publication
@@ -168,6 +169,7 @@ class Delivery:
         """Apply the policy to a full queue; whether ``prepared`` may still be queued."""
         options = self._options
         policy = options.overflow
+        stats.STATS.queue_drops[policy] += 1
         if policy == "close":
             reason = f"room {self.room!r}: the client reads too slowly (outgoing queue full)"
             logger.warning("%s closing with %d: %s", self.connection, options.overflow_code, reason)
