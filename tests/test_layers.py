@@ -65,6 +65,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework.interface",
         "wsframework.options",
         "wsframework.admission",
+        "wsframework.keepalive",
         "wsframework.connection",
         "wsframework.request",
         "wsframework.server",

@@ -42,6 +42,7 @@ from .interface import (
     WebSocketConnection,
     stream_endpoint,
 )
+from .keepalive import keepalive as keepalive_task
 from .options import ConnectionOptions
 from .protocol.close import CloseReason, check_close_code
 from .protocol.engine import (
@@ -140,7 +141,7 @@ class StreamConnection(WebSocketConnection):
         self._nursery = nursery
         nursery.start_soon(self._reader_task)
         if keepalive is not None:
-            nursery.start_soon(self._keepalive_task, *keepalive)
+            nursery.start_soon(keepalive_task, self, *keepalive)
 
     @property
     def closed(self) -> CloseReason | None:
@@ -512,24 +513,6 @@ class StreamConnection(WebSocketConnection):
             self._set_closed(CloseReason(1008, reason))
             await self._close_stream()
             raise ConnectionClosed(self._queue.reason)
-
-    async def _keepalive_task(self, interval: float, timeout: float) -> None:
-        """Ping every ``interval`` seconds; close with 1011 when a pong takes over ``timeout``."""
-        while self._queue.reason is None:
-            await trio.sleep(interval)
-            with trio.move_on_after(timeout) as scope:
-                try:
-                    await self.ping()
-                except ConnectionClosed:
-                    return
-            if not scope.cancelled_caught:
-                continue
-            reason = f"keepalive ping timeout: no pong within {timeout:g} s"
-            logger.info("%s closing with 1011: %s", self, reason)
-            with trio.move_on_after(min(timeout, 1.0)):
-                await self._close_with(1011, reason)
-            await self._close_stream()
-            return
 
     async def _reader_task(self) -> None:
         """Read the socket until the connection ends. Never raises (but Cancelled)."""
