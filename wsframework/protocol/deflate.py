@@ -52,6 +52,7 @@ class LimitedDeflate(PerMessageDeflate):
         )
         self.max_message_size = max_message_size
         self._inflated = 0
+        self._control = False  # the frame being read is a control frame
 
     def frame_inbound_header(
         self,
@@ -60,14 +61,21 @@ class LimitedDeflate(PerMessageDeflate):
         rsv: RsvBits,
         payload_length: int,
     ) -> CloseReason | RsvBits:
-        if opcode is not Opcode.CONTINUATION and not opcode.iscontrol():
+        # A control frame may come between the fragments of a compressed message (RFC 6455
+        # 5.4). It is never compressed and must leave the message's inflation state alone:
+        # wsproto's own handling forgets that the message is compressed, and its remaining
+        # fragments would be delivered still deflated.
+        self._control = opcode.iscontrol()
+        if self._control:
+            return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(False, False, False)
+        if opcode is not Opcode.CONTINUATION:
             self._inflated = 0
         return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
     def frame_inbound_payload_data(
         self, proto: FrameDecoder | FrameProtocol, data: bytes
     ) -> bytes | CloseReason:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
+        if self._control or not self._inbound_compressed or not self._inbound_is_compressible:
             return data
         assert self._decompressor is not None
         budget = self.max_message_size - self._inflated + 1
@@ -79,6 +87,13 @@ class LimitedDeflate(PerMessageDeflate):
         if self._decompressor.unconsumed_tail or self._inflated > self.max_message_size:
             return CloseReason.MESSAGE_TOO_BIG
         return out
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if self._control:
+            return None
+        return super().frame_inbound_complete(proto, fin)
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).
