@@ -294,3 +294,15 @@ def test_build_http_response_unknown_status_and_range() -> None:
     for status in (101, 99, 600, 0):
         with pytest.raises(ValueError, match="status_code"):
             build_http_response(status)
+
+
+def test_a_non_ascii_subprotocol_offered_is_echoed_back_as_sent_not_a_unicode_error() -> None:
+    """Found by fuzzing (fuzz/handshake_targets.py): accepting a subprotocol the client offered
+    with a byte over 0x7f raised UnicodeEncodeError while building the 101."""
+    request = ServerHandshake().receive_data(
+        upgrade_request(extra=b"Sec-WebSocket-Protocol: caf\xe9, v1\r\n")
+    )
+    assert request is not None and request.subprotocols == ["caf\u00e9", "v1"]
+    data, headers = build_accept_response(request, "caf\u00e9", None, [])
+    assert (b"sec-websocket-protocol", b"caf\xe9") in headers
+    assert b"\r\nsec-websocket-protocol: caf\xe9\r\n" in data
