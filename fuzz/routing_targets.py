@@ -9,8 +9,9 @@ and then not), and a few raw paths. Invariants:
 * ``url_path_for`` either refuses with :class:`NoMatchFound` or returns an ASCII path without
   ``?``, ``#`` or spaces which, percent-decoded, matches the route with the same parameters
   (each as its converter gives it back);
-* ``Router.match`` of any path never raises, and a ``FOUND`` match's parameters are what the
-  route's own ``match`` gives.
+* ``Router.match`` of any path, kind and method never raises, and answers what trying the
+  routes in registration order gives: the first of that kind (and method) that matches, else
+  405 with the methods of the HTTP routes that match, else "other kind", else 404.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from wsframework.exceptions import NoMatchFound, RouteDefinitionError
-from wsframework.routing import MatchStatus, Route, RouteKind, Router
+from wsframework.routing import Match, MatchStatus, Route, RouteKind, Router
 
 from .source import Source
 
@@ -86,10 +87,8 @@ def routing(data: bytes) -> None:
         assert str(exc)
         return
     values = {}
-    all_valid = True
     for name, converter in params:
-        values[name], valid = _value(src, converter)
-        all_valid = all_valid and valid
+        values[name], _valid = _value(src, converter)
     router = Router([route])
     try:
         path = router.url_path_for("r", **values)
@@ -112,11 +111,54 @@ def routing(data: bytes) -> None:
         assert found == expected, f"{template!r} {values!r}: {path!r} matched as {found!r}"
         match = router.match(decoded, "websocket")
         assert match.status is MatchStatus.FOUND and match.params == expected
-    for _ in range(src.integer(0, 3)):
-        raw = src.text(30, _STATIC) if src.flag() else "/" + src.text(20)
+    else:
+        decoded = ""
+    paths = [decoded] if path is not None else []
+    for _ in range(src.integer(1, 3)):
+        paths.append(src.text(30, _STATIC) if src.flag() else "/" + src.text(20))
+    _check_router(src, route, paths)
+
+
+def _check_router(src: Source, first: Route, paths: list[str]) -> None:
+    """Several routes of both kinds, matched against ``paths`` and the model."""
+    router = Router()
+    routes: list[Route] = []
+    for index, template in enumerate([first.template] + [_template(src)[0] for _ in range(2)]):
         kind: RouteKind = "websocket" if src.flag() else "http"
-        match = router.match(raw, kind, src.choice((None, "GET", "post")))
-        if match.status is MatchStatus.FOUND:
-            assert match.route is route
-            assert match.params == route.match(raw)
-    _ = all_valid
+        methods = None
+        if kind == "http" and src.flag():
+            methods = [src.choice(("GET", "post", "PUT", "DELETE")) for _ in range(2)]
+        try:
+            routes.append(
+                router.add(Route(template, _endpoint, name=f"r{index}", kind=kind, methods=methods))
+            )
+        except RouteDefinitionError as exc:
+            assert "conflicts with" in str(exc) or "invalid route template" in str(exc), exc
+    assert router.routes == tuple(routes)
+    for raw in paths:
+        kind = "websocket" if src.flag() else "http"
+        method = src.choice((None, "GET", "post", "HEAD", "PATCH"))
+        got = router.match(raw, kind, method)
+        want = _model_match(routes, raw, kind, method)
+        assert got == want, f"{raw!r} {kind} {method}: {got!r}, expected {want!r}"
+        assert got.found is (got.status is MatchStatus.FOUND)
+        assert got.other_kind is (got.status is MatchStatus.OTHER_KIND)
+
+
+def _model_match(routes: list[Route], path: str, kind: RouteKind, method: str | None) -> Match:
+    """What Router.match must answer, from the routes tried one by one."""
+    upper = method.upper() if method is not None and kind == "http" else None
+    matching: list[tuple[Route, dict[str, Any]]] = []
+    for r in routes:
+        params = r.match(path)
+        if params is not None:
+            matching.append((r, params))
+    for r, params in matching:
+        if r.kind == kind and (upper is None or upper in r.methods):
+            return Match(MatchStatus.FOUND, r, params)
+    allowed = frozenset().union(*(r.methods for r, _ in matching if r.kind == kind))
+    if allowed and upper is not None:
+        return Match(MatchStatus.METHOD_NOT_ALLOWED, allowed_methods=allowed)
+    if any(r.kind != kind for r, _ in matching):
+        return Match(MatchStatus.OTHER_KIND)
+    return Match(MatchStatus.NOT_FOUND)

@@ -47,6 +47,7 @@ class Result:
     seconds: float = 0.0
     status: str = "not run"
     coverage: str = ""
+    slowest: str = ""
     log: Path = field(default_factory=Path)
 
 
@@ -72,6 +73,7 @@ def _worker_random(name: str, runs: int, seed: int, timeout: float, max_len: int
     pool: list[bytes] = [b""]
     signal.signal(signal.SIGALRM, _alarm)
     started = time.monotonic()
+    slowest = 0.0
     for number in range(runs):
         if pool and rng.random() < 0.5:
             data = bytearray(rng.choice(pool))
@@ -82,6 +84,7 @@ def _worker_random(name: str, runs: int, seed: int, timeout: float, max_len: int
         else:
             data = bytearray(rng.randbytes(rng.randint(0, max_len // 2)))
         signal.setitimer(signal.ITIMER_REAL, timeout)
+        begun = time.monotonic()
         try:
             target(bytes(data))
         except BaseException as exc:
@@ -95,11 +98,13 @@ def _worker_random(name: str, runs: int, seed: int, timeout: float, max_len: int
             print(f"stat::number_of_executed_units: {number + 1}", file=sys.stderr)
             return 1
         signal.setitimer(signal.ITIMER_REAL, 0)
+        slowest = max(slowest, time.monotonic() - begun)
         if number % 997 == 0:  # a sample for the coverage replay
             pool.append(bytes(data))
             (corpus / f"random-{number}").write_bytes(bytes(data))
     elapsed = time.monotonic() - started
     print(f"stat::number_of_executed_units: {runs}", file=sys.stderr)
+    print(f"stat::slowest_unit_time_sec: {slowest:.0f}", file=sys.stderr)
     print(f"Done {runs} runs in {elapsed:.0f} second(s)", file=sys.stderr)
     return 0
 
@@ -187,6 +192,9 @@ def _parse_log(result: Result) -> None:
     units = re.findall(r"stat::number_of_executed_units: (\d+)", text)
     if units:
         result.runs = int(units[-1])
+    slowest = re.findall(r"stat::slowest_unit_time_sec: (\d+)", text)
+    if slowest:
+        result.slowest = f"slowest input {slowest[-1]} s"
     cov = re.findall(r"#\d+\s+DONE\s+cov: (\d+) ft: (\d+)", text)
     if cov:
         result.coverage = f"libFuzzer cov {cov[-1][0]} edges, ft {cov[-1][1]}"
@@ -311,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         rate = r.runs / r.seconds if r.seconds else 0
         print(f"{r.name:<18} {r.runs:>10,} {r.seconds:>8.0f} {rate:>9.0f}  {r.status}")
-        if r.coverage:
-            print(f"{'':<18} {r.coverage}")
+        if r.coverage or r.slowest:
+            print(f"{'':<18} {', '.join(filter(None, (r.coverage, r.slowest)))}")
     total = sum(r.runs for r in results)
     print(f"{'total':<18} {total:>10,} {wall:>8.0f}  (wall time, {args.jobs} at a time)")
     failed = [r for r in results if r.status != "ok"]
