@@ -192,7 +192,7 @@ def _parse_log(result: Result) -> None:
     units = re.findall(r"stat::number_of_executed_units: (\d+)", text)
     if units:
         result.runs = int(units[-1])
-    slowest = re.findall(r"stat::slowest_unit_time_sec: (\d+)", text)
+    slowest = re.findall(r"stat::slowest_unit_time_sec:\s+(\d+)", text)
     if slowest:
         result.slowest = f"slowest input {slowest[-1]} s"
     cov = re.findall(r"#\d+\s+DONE\s+cov: (\d+) ft: (\d+)", text)
