@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 DOCS_STAMP := $(VENV)/.installed-docs
+FUZZ_STAMP := $(VENV)/.installed-fuzz
+comma := ,
 
-.PHONY: help install run test test-fast check lint typecheck docs conformance bench dist clean
+.PHONY: help install run test test-fast check lint typecheck docs conformance bench fuzz dist clean
 
 help:
 	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
@@ -15,6 +17,7 @@ help:
 	@echo "make docs         build the docs site into site/ (strict: a warning fails)"
 	@echo "make conformance  Autobahn testsuite, server and client side"
 	@echo "make bench        benchmarks against the peers"
+	@echo "make fuzz         fuzz handshakes, frames and routing: 1,000,000 inputs (atheris)"
 	@echo "make dist         sdist and wheel into dist/ (to pip install elsewhere; docs/install.md)"
 
 # The official AsyncAPI JSON Schema the tests validate generated documents against (npm's
@@ -55,7 +58,7 @@ test-fast: $(STAMP) $(ASYNCAPI_SPECS)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check wsframework tests apps benchmarks conformance
+	$(VENV)/bin/ruff check wsframework tests apps benchmarks conformance fuzz
 	$(VENV)/bin/ruff format --check wsframework
 
 typecheck: $(STAMP)
@@ -81,6 +84,13 @@ bench: $(STAMP)
 slowloris: $(STAMP)
 	$(PY) benchmarks/slowloris.py
 
+# The dev toolchain plus atheris (the `fuzz` extra). Not in CI: `make test` has a short run.
+$(FUZZ_STAMP): pyproject.toml
+	$(call venv_install,dev$(comma)fuzz)
+
+fuzz: $(FUZZ_STAMP)
+	$(PY) -m fuzz.run
+
 # The sdist, and a wheel built from it. The wheel carries the C speedup compiled for this Python
 # and platform; WSFRAMEWORK_NO_EXTENSIONS=1 make dist builds a pure-Python one for any.
 dist: $(STAMP)
@@ -89,4 +99,4 @@ dist: $(STAMP)
 	@ls dist
 
 clean:
-	rm -rf $(VENV) .venv27 site conformance/reports benchmarks/results .coverage dist build tests/asyncapi_schema/node_modules
+	rm -rf $(VENV) .venv27 site conformance/reports benchmarks/results .coverage .fuzz dist build tests/asyncapi_schema/node_modules

@@ -229,3 +229,10 @@ def test_converter_regex_is_checked() -> None:
     with pytest.raises(RouteDefinitionError, match="must not contain named groups \\(year\\)"):
         register_converter("t_named", Named())
     assert not {"t_broken", "t_named"} & set(registered_converters())
+
+
+def test_float_to_string_of_an_int_too_large_for_a_float_is_a_value_error() -> None:
+    """Found by fuzzing (fuzz/routing_targets.py): it was an OverflowError, which url_path_for
+    let through instead of NoMatchFound."""
+    with pytest.raises(ValueError, match="too large for a float path parameter"):
+        FloatConverter().to_string(10**400)

@@ -206,3 +206,9 @@ def test_template_must_be_a_string() -> None:
 
 def test_non_ascii_parameter_name() -> None:
     assert ws("/a/{caf\u00e9}").match("/a/x") == {"caf\u00e9": "x"}
+
+
+def test_a_template_with_a_lone_surrogate_is_refused_when_defined() -> None:
+    """Found by fuzzing (fuzz/routing_targets.py): url_path_for raised UnicodeEncodeError."""
+    with pytest.raises(RouteDefinitionError, match="lone surrogate"):
+        Route("/caf\udce9/{x}", chat)

@@ -125,3 +125,46 @@ def test_round_trip(room: str, user_id: int, ratio: float, sid: uuid.UUID, rest:
     match = router.match(unquote(path), "websocket")
     assert match.found
     assert match.params == params
+
+
+# --- found by fuzzing (fuzz/routing_targets.py) ---------------------------------------------
+
+
+def test_url_path_for_an_int_too_long_to_print_is_no_match_found() -> None:
+    """The error message's repr() of a 5,000-digit int raised ValueError itself."""
+    router = Router([ws("/n/{n:int}", name="r"), ws("/f/{f:float}", name="f")])
+    with pytest.raises(NoMatchFound, match="too large to print"):
+        router.url_path_for("r", n=10**5000)
+    with pytest.raises(NoMatchFound, match="too large to print"):
+        router.url_path_for("f", f=10**5000)
+
+
+def test_url_path_for_a_value_with_a_lone_surrogate_is_no_match_found() -> None:
+    """quote() raised UnicodeEncodeError."""
+    router = Router([ws("/r/{room}", name="r")])
+    with pytest.raises(NoMatchFound, match="lone surrogate"):
+        router.url_path_for("r", room="a\ud800b")
+
+
+@pytest.mark.parametrize(
+    ("template", "params"),
+    [
+        pytest.param("/{a}{b}", {"a": "x", "b": "yz"}, id="side-by-side"),
+        pytest.param("/{a}-{b}", {"a": "x", "b": "y-z"}, id="separator-in-the-value"),
+        pytest.param("/{a:float}{b:float}", {"a": 1.0, "b": 25.0}, id="floats-side-by-side"),
+        pytest.param("/{a}{p:path}/x", {"a": "a", "p": "b/x/c"}, id="path-then-static"),
+    ],
+)
+def test_url_path_for_refuses_values_that_would_match_back_differently(
+    template: str, params: dict[str, Any]
+) -> None:
+    """The path it built matched the route with other values than those it was built from."""
+    route = ws(template, name="r")
+    with pytest.raises(NoMatchFound, match="splits differently"):
+        route.url_path(**params)
+
+
+def test_url_path_for_an_unambiguous_split_of_adjacent_parameters_is_built() -> None:
+    route = ws("/{a}-{b}", name="r")
+    path = route.url_path(a="x-y", b="z")  # the greedy first parameter takes "x-y": same values
+    assert route.match(unquote(path)) == {"a": "x-y", "b": "z"}

@@ -168,7 +168,12 @@ class FloatConverter:
         Raises:
             ValueError: ``value`` is negative, ``nan`` or infinite.
         """
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(
+                f"{type(value).__name__} too large for a float path parameter"
+            ) from None
         if number != number or number in (float("inf"), float("-inf")) or number < 0:
             raise ValueError(f"{number!r} cannot be in a float path parameter")
         return format(Decimal(repr(number)), "f")

@@ -118,6 +118,10 @@ def _parse(template: str) -> _Parsed:
 
     if not template.startswith("/"):
         raise fail("it must start with '/'")
+    try:
+        template.encode("utf-8")
+    except UnicodeEncodeError:
+        raise fail("it is not valid Unicode (a lone surrogate)") from None
     pattern: list[str] = []
     shape: list[str] = []
     pieces: list[str] = []
@@ -313,8 +317,9 @@ class Route:
             The percent-encoded path, e.g. ``"/rooms/caf%C3%A9/7"``.
 
         Raises:
-            NoMatchFound: A parameter is missing or unexpected, or a value cannot be
-                converted or does not match its converter's regex.
+            NoMatchFound: A parameter is missing or unexpected, a value cannot be
+                converted or does not match its converter's regex, or the path would match
+                back with other values (``"/{a}{b}"``, or ``a="x-y"`` in ``"/{a}-{b}"``).
         """
         expected = self.param_converters.keys()
         missing = [name for name in expected if name not in params]
@@ -330,30 +335,59 @@ class Route:
                 f"[{', '.join(expected)}]: {'; '.join(problems)}"
             )
         out: list[str] = []
+        texts: dict[str, str] = {}
         for index, piece in enumerate(self._pieces):
             if index % 2 == 0:
                 out.append(quote(piece, safe=_PATH_SAFE))
                 continue
             converter = self.param_converters[piece]
             value = params[piece]
+            label = f"route {self.name!r} ({self.template})"
             try:
                 text = converter.to_string(value)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise NoMatchFound(
-                    f"route {self.name!r} ({self.template}): invalid value {value!r} for "
-                    f"parameter {piece!r}: {exc}"
+                    f"{label}: invalid value {_describe(value)} for parameter {piece!r}: {exc}"
                 ) from exc
             if not isinstance(text, str) or not re.fullmatch(converter.regex, text, re.DOTALL):
                 raise NoMatchFound(
-                    f"route {self.name!r} ({self.template}): value {value!r} for parameter "
-                    f"{piece!r} renders as {text!r}, which the converter's regex "
-                    f"{converter.regex!r} does not match"
+                    f"{label}: value {_describe(value)} for parameter {piece!r} renders as "
+                    f"{_describe(text)}, which the converter's regex {converter.regex!r} does "
+                    "not match"
                 )
-            out.append(quote(text, safe=_PATH_SAFE))
+            try:
+                out.append(quote(text, safe=_PATH_SAFE))
+            except UnicodeEncodeError:
+                raise NoMatchFound(
+                    f"{label}: value {_describe(value)} for parameter {piece!r} is not valid "
+                    "Unicode (it has a lone surrogate)"
+                ) from None
+            texts[piece] = text
+        # Matching the path must give the values back. It would not where a value's text can
+        # be split another way: two parameters side by side ("{a}{b}"), or a value containing
+        # the static text after its parameter ("{a}-{b}" with a == "x-y").
+        found = self.regex.fullmatch(
+            "".join(self._pieces[i] if i % 2 == 0 else texts[p] for i, p in enumerate(self._pieces))
+        )
+        if found is None or found.groupdict() != texts:
+            raise NoMatchFound(
+                f"route {self.name!r} ({self.template}): the values "
+                f"{', '.join(f'{n}={_describe(params[n])}' for n in texts)} make a path that "
+                "the template splits differently, so it would not match them back"
+            )
         return "".join(out)
 
     def __str__(self) -> str:
         return f"{self.kind} route {self.template!r} (name {self.name!r})"
+
+
+def _describe(value: Any) -> str:
+    """``repr(value)`` for an error message, shortened (an int too long to print included)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<an {type(value).__name__} too large to print>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class MatchStatus(enum.Enum):

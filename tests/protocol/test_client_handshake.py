@@ -264,3 +264,48 @@ def test_eof_before_the_answer_is_complete(received: bytes) -> None:
     with pytest.raises(InvalidHandshake) as info:
         client.receive_data(b"")
     assert str(info.value) == "the server closed the connection during the handshake"
+
+
+# ---------------------------------------------------------------------- found by fuzzing
+# (fuzz/handshake_targets.py: client_handshake): each answer below once escaped
+# ClientHandshake.receive_data as an exception other than HandshakeError, or lost a refusal.
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(b"Connection: Upgrade, \xd7\x90\r\n", id="connection"),
+        pytest.param(b"Sec-WebSocket-Protocol: \xa1\r\n", id="protocol"),
+    ],
+)
+def test_a_101_with_a_non_ascii_header_value_is_an_invalid_handshake_not_a_unicode_error(
+    extra: bytes,
+) -> None:
+    client = handshake(subprotocols=["v1"])
+    with pytest.raises(InvalidHandshake, match="invalid handshake response from the server"):
+        client.receive_data(switching_response(key_of(client), extra=extra))
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        pytest.param(b"; server_max_window_bits", id="missing-value"),
+        pytest.param(b"; client_max_window_bits=12S", id="not-a-number"),
+        pytest.param(b"; server_max_window_bits=8", id="out-of-range"),
+    ],
+)
+def test_a_101_with_a_broken_deflate_parameter_is_an_invalid_handshake_not_a_value_error(
+    parameters: bytes,
+) -> None:
+    client = handshake(compression=DeflateOptions())
+    extra = b"Sec-WebSocket-Extensions: permessage-deflate" + parameters + b"\r\n"
+    with pytest.raises(InvalidHandshake, match="invalid handshake response from the server"):
+        client.receive_data(switching_response(key_of(client), extra=extra))
+
+
+def test_a_refusal_followed_by_junk_is_still_a_refusal_with_its_status() -> None:
+    client = handshake()
+    refusal = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"
+    with pytest.raises(ConnectionRejected) as info:
+        client.receive_data(refusal + b"\x18R\xe9 junk after the response")
+    assert (info.value.status_code, info.value.body) == (404, b"gone")

@@ -11,15 +11,17 @@ import zlib
 import pytest
 from wsproto import ConnectionType
 from wsproto.connection import Connection
-from wsproto.events import BytesMessage, CloseConnection, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason as WsprotoCode
 from wsproto.frame_protocol import FrameProtocol, Opcode, RsvBits
 
 from wsframework import DeflateOptions
 from wsframework.protocol.deflate import DEFAULT_DEFLATE, LimitedDeflate, negotiate_deflate
+from wsframework.protocol.engine import ProtocolError
 from wsframework.protocol.frames import encode_data_frame
 
 from ..peers import OP_BINARY, OP_TEXT, build_frame, deflate_raw, parse_frame
+from .engine_helpers import compressed_pair, feed
 
 # --- LimitedDeflate.from_options ------------------------------------------------------------
 
@@ -243,3 +245,42 @@ def test_rsv1_on_control_or_continuation_is_protocol_error() -> None:
     assert ext.frame_inbound_header(proto, Opcode.CONTINUATION, RsvBits(True, False, False), 1) == (
         WsprotoCode.PROTOCOL_ERROR
     )
+
+
+# --- found by fuzzing (fuzz/engine_targets.py) ----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [ConnectionType.SERVER, ConnectionType.CLIENT])
+@pytest.mark.parametrize("control", [Ping(payload=b"p"), Pong(payload=b"q")])
+def test_a_control_frame_between_compressed_fragments_leaves_the_message_inflated(
+    kind: ConnectionType, control: Ping | Pong
+) -> None:
+    """RFC 6455 5.4 allows control frames between fragments; wsproto's own extension forgot
+    the message was compressed after one, and delivered the rest still deflated (1007 for
+    text, corrupt bytes for binary)."""
+    target, peer = compressed_pair(kind)
+    data = (
+        peer.send(TextMessage(data="hello " * 20, message_finished=False))
+        + peer.send(control)
+        + peer.send(TextMessage(data="world " * 20, message_finished=True))
+        + peer.send(BytesMessage(data=b"abc" * 50, message_finished=False))
+        + peer.send(control)
+        + peer.send(BytesMessage(data=b"def" * 50, message_finished=True))
+        + peer.send(TextMessage(data="next, with the context taken over"))
+    )
+    events = feed(target, data)
+    messages = [e for e in events if isinstance(e, (str, bytes))]
+    assert messages == [
+        "hello " * 20 + "world " * 20,
+        b"abc" * 50 + b"def" * 50,
+        "next, with the context taken over",
+    ]
+    assert len(events) == 5  # and the two control frames
+
+
+def test_a_compressed_control_frame_between_fragments_is_still_a_protocol_error() -> None:
+    target, peer = compressed_pair(ConnectionType.SERVER)
+    ping = build_frame(0x9, b"p", rsv1=True)
+    data = peer.send(TextMessage(data="a", message_finished=False)) + ping
+    (event,) = feed(target, data)
+    assert isinstance(event, ProtocolError) and event.code == 1002

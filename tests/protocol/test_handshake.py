@@ -384,3 +384,15 @@ def test_spaces_and_tabs_after_the_head_are_frame_bytes() -> None:
 def test_content_length_0_is_no_body() -> None:
     request = ServerHandshake().receive_data(upgrade_request(extra=b"Content-Length: 0\r\n"))
     assert request is not None
+
+
+def test_a_non_ascii_subprotocol_offered_is_echoed_back_as_sent_not_a_unicode_error() -> None:
+    """Found by fuzzing (fuzz/handshake_targets.py): accepting a subprotocol the client offered
+    with a byte over 0x7f raised UnicodeEncodeError while building the 101."""
+    request = ServerHandshake().receive_data(
+        upgrade_request(extra=b"Sec-WebSocket-Protocol: caf\xe9, v1\r\n")
+    )
+    assert request is not None and request.subprotocols == ["caf\u00e9", "v1"]
+    data, headers = build_accept_response(request, "caf\u00e9", None, [])
+    assert (b"sec-websocket-protocol", b"caf\xe9") in headers
+    assert b"\r\nsec-websocket-protocol: caf\xe9\r\n" in data

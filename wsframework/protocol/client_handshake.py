@@ -107,32 +107,40 @@ class ClientHandshake:
             raise InvalidHandshake(
                 "the server closed the connection during the handshake"
             ) from EOFError("end of stream")
+        # wsproto parses the answer in receive_data and queues its events; a broken answer
+        # raises there (RemoteProtocolError, or ValueError/IndexError from a header or an
+        # extension parameter it cannot read), after queueing whatever came before it.
+        broken: Exception | None = None
         try:
             self._h11.receive_data(data)
-            for event in self._h11.events():
-                if isinstance(event, AcceptConnection):
-                    proto = self._h11.connection
-                    if proto is None:  # pragma: no cover - wsproto sets it with the event
-                        raise InvalidHandshake("the handshake ended without a connection")
-                    deflate = self._deflate
-                    return Accepted(
-                        proto,
-                        event.subprotocol,
-                        list(event.extra_headers),
-                        deflate if deflate is not None and deflate.enabled() else None,
-                    )
-                if isinstance(event, RejectConnection):
-                    self._reject = event
-                    if not event.has_body:
-                        raise ConnectionRejected(event.status_code, tuple(event.headers), None)
-                elif isinstance(event, RejectData) and self._reject is not None:
-                    self._body += event.data
-                    if len(self._body) > MAX_REJECT_BODY or event.body_finished:
-                        raise self._rejected()
-        except RemoteProtocolError as exc:
+        except (RemoteProtocolError, ValueError, IndexError) as exc:
+            broken = exc
+        for event in self._h11.events():
+            if isinstance(event, AcceptConnection):
+                proto = self._h11.connection
+                if proto is None:  # pragma: no cover - wsproto sets it with the event
+                    raise InvalidHandshake("the handshake ended without a connection")
+                deflate = self._deflate
+                return Accepted(
+                    proto,
+                    event.subprotocol,
+                    list(event.extra_headers),
+                    deflate if deflate is not None and deflate.enabled() else None,
+                )
+            if isinstance(event, RejectConnection):
+                self._reject = event
+                if not event.has_body:
+                    raise ConnectionRejected(event.status_code, tuple(event.headers), None)
+            elif isinstance(event, RejectData) and self._reject is not None:
+                self._body += event.data
+                if len(self._body) > MAX_REJECT_BODY or event.body_finished:
+                    raise self._rejected()
+        if broken is not None:
             if self._reject is not None:  # a refusal whose body broke off: still a refusal
-                raise self._rejected() from None
-            raise InvalidHandshake(f"invalid handshake response from the server: {exc}") from None
+                raise self._rejected()
+            raise InvalidHandshake(
+                f"invalid handshake response from the server: {broken}"
+            ) from None
         if not data:
             raise self._rejected()
         return None

@@ -65,6 +65,7 @@ class LimitedDeflate(PerMessageDeflate):
         )
         self.max_message_size = max_message_size
         self._inflated = 0
+        self._control = False  # the frame being read is a control frame
 
     def frame_inbound_header(
         self,
@@ -73,14 +74,21 @@ class LimitedDeflate(PerMessageDeflate):
         rsv: RsvBits,
         payload_length: int,
     ) -> CloseReason | RsvBits:
-        if opcode is not Opcode.CONTINUATION and not opcode.iscontrol():
+        # A control frame may come between the fragments of a compressed message (RFC 6455
+        # 5.4). It is never compressed and must leave the message's inflation state alone:
+        # wsproto's own handling forgets that the message is compressed, and its remaining
+        # fragments would be delivered still deflated.
+        self._control = opcode.iscontrol()
+        if self._control:
+            return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(False, False, False)
+        if opcode is not Opcode.CONTINUATION:
             self._inflated = 0
         return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
     def frame_inbound_payload_data(
         self, proto: FrameDecoder | FrameProtocol, data: bytes
     ) -> bytes | CloseReason:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
+        if self._control or not self._inbound_compressed or not self._inbound_is_compressible:
             return data
         assert self._decompressor is not None
         return self._inflate(self._decompressor, bytes(data))
@@ -159,6 +167,13 @@ def negotiate_deflate(
         header = "permessage-deflate" + (f"; {accepted}" if accepted else "")
         return extension, header.encode()
     return None, None
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if self._control:
+            return None
+        return super().frame_inbound_complete(proto, fin)
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).

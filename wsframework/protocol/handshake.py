@@ -288,7 +288,9 @@ def build_accept_response(
         (b"sec-websocket-accept", accept_key(request.key)),
     ]
     if subprotocol is not None:
-        headers.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
+        # Offered subprotocols are decoded as latin-1: echo the one picked as it was sent (it
+        # may hold bytes that are not ASCII).
+        headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
     if extensions_header:
         headers.append((b"sec-websocket-extensions", extensions_header))
     protected = {n for n, _ in headers}
