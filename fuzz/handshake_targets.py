@@ -19,6 +19,7 @@ import h11
 
 from wsframework.exceptions import ConnectionRejected, InvalidHandshake, UpgradeRequired
 from wsframework.protocol.client_handshake import MAX_REJECT_BODY, Accepted, ClientHandshake
+from wsframework.protocol.deflate import negotiate_deflate
 from wsframework.protocol.deflate_options import DeflateOptions
 from wsframework.protocol.handshake import (
     HandshakeRequest,
@@ -27,7 +28,6 @@ from wsframework.protocol.handshake import (
     build_accept_response,
     build_http_response,
 )
-from wsframework.server import negotiate_deflate
 
 from .source import Source, pieces
 

@@ -96,6 +96,8 @@ class LimitedDeflate(PerMessageDeflate):
     def frame_inbound_complete(
         self, proto: FrameDecoder | FrameProtocol, fin: bool
     ) -> bytes | CloseReason | None:
+        if self._control:
+            return None
         # wsproto inflates the 4 bytes of RFC 7692's tail here, unbounded; nothing is pending
         # after _inflate, so this yields nothing, but it is counted all the same.
         result = super().frame_inbound_complete(proto, fin)
@@ -167,13 +169,6 @@ def negotiate_deflate(
         header = "permessage-deflate" + (f"; {accepted}" if accepted else "")
         return extension, header.encode()
     return None, None
-
-    def frame_inbound_complete(
-        self, proto: FrameDecoder | FrameProtocol, fin: bool
-    ) -> bytes | CloseReason | None:
-        if self._control:
-            return None
-        return super().frame_inbound_complete(proto, fin)
 
 
 #: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).
