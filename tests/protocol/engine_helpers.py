@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionType
@@ -23,11 +24,19 @@ def engine(
     max_frame_size: int = 65536,
     trailing: bytes = b"",
 ) -> Engine:
-    """An engine as a handshake leaves it, without compression."""
+    """An engine as a handshake leaves it, without compression: with wsproto made when first
+    needed, as our server makes it, unless bytes came behind the handshake."""
+    if trailing:
+        return Engine(
+            Connection(kind, trailing_data=trailing),
+            max_message_size=max_message_size,
+            max_frame_size=max_frame_size,
+        )
     return Engine(
-        Connection(kind, trailing_data=trailing),
+        partial(Connection, kind),
         max_message_size=max_message_size,
         max_frame_size=max_frame_size,
+        client=kind is CLIENT,
     )
 
 

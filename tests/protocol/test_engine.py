@@ -17,15 +17,30 @@ from typing import Any
 
 import pytest
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from wsframework.exceptions import MessageTypeError
 from wsframework.interface import PreparedMessage
 from wsframework.protocol.deflate_options import DeflateOptions
-from wsframework.protocol.engine import CloseReceived, PingReceived, PongReceived, _adopt_wsproto
+from wsframework.protocol.engine import (
+    CloseReceived,
+    Engine,
+    PingReceived,
+    PongReceived,
+    _adopt_wsproto,
+)
 
 from ..peers import OP_CLOSE, OP_PONG, OP_TEXT, apply_mask, build_frame, close_payload
-from .engine_helpers import CLIENT, SERVER, compressed_pair, engine, feed, peer_events, peer_of
+from .engine_helpers import (
+    CLIENT,
+    LIMIT,
+    SERVER,
+    compressed_pair,
+    engine,
+    feed,
+    peer_events,
+    peer_of,
+)
 
 # ---------------------------------------------------------------------- ping and pong
 
@@ -238,3 +253,22 @@ def test_prepared_frames_are_shared_where_the_connection_allows() -> None:
     own_head, own_body = fresh.send_message("its own " * 30)
     events = peer_events(peer, head + body + own_head + own_body + head + body)
     assert [e.data for e in events] == ["shared " * 30, "its own " * 30, "shared " * 30]
+
+
+def test_wsproto_is_made_only_when_a_frame_needs_it() -> None:
+    made: list[Connection] = []
+
+    def make() -> Connection:
+        made.append(Connection(SERVER))
+        return made[-1]
+
+    target = Engine(make, max_message_size=LIMIT, max_frame_size=65536)
+    client = peer_of(SERVER)
+    assert target.state is ConnectionState.OPEN and not target.is_client
+    assert feed(target, client.send(TextMessage(data="hi")) + client.send(BytesMessage(data=b"x")))
+    head, body = target.send_message("back")
+    assert not made and head + body
+    assert feed(target, client.send(Ping(payload=b"p"))) == [PingReceived(b"p")]
+    assert len(made) == 1
+    assert target.pong(b"p") and target.close(1000) and len(made) == 1
+    assert target.state is ConnectionState.LOCAL_CLOSING

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +45,8 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, T
 from ..exceptions import MessageTypeError
 from .deflate import LimitedDeflate
 from .frames import NEED_MORE, encode_data_frame, parse_data_frame
+
+_OPEN = ConnectionState.OPEN
 
 __all__ = [
     "PreparedFrames",
@@ -123,11 +125,16 @@ class Engine:
     """A WebSocket connection's protocol state, without I/O (see the module's calling contract).
 
     Args:
-        proto: the wsproto connection left by the opening handshake (trailing bytes included).
+        proto: the wsproto connection left by the opening handshake (trailing bytes included),
+            or a function that makes one, called the first time wsproto is needed (a frame the
+            fast path does not parse, a control frame, a compressed message): an idle
+            connection then keeps none (about 0.9 KiB).
         max_message_size: a larger incoming message fails the connection with 1009.
         max_frame_size: the largest frame the fast path parses whole (the read size); bigger
             frames go to wsproto, which streams them.
         deflate: the negotiated permessage-deflate extension, or ``None``.
+        client: whether this is the client end, when ``proto`` is a function (a wsproto
+            connection says so itself).
 
     Attributes:
         messages_in, messages_out: data messages received (complete) and framed to send.
@@ -138,6 +145,7 @@ class Engine:
     __slots__ = (
         "_client",
         "_deflate",
+        "_factory",
         "_frames",
         "_limit",
         "_max_message_size",
@@ -157,14 +165,21 @@ class Engine:
 
     def __init__(
         self,
-        proto: Connection,
+        proto: Connection | Callable[[], Connection],
         *,
         max_message_size: int,
         max_frame_size: int,
         deflate: LimitedDeflate | None = None,
+        client: bool = False,
     ) -> None:
-        self._proto = proto
-        self._client = proto.client
+        self._proto: Connection | None = None
+        self._factory: Callable[[], Connection] | None = None
+        if isinstance(proto, Connection):
+            self._proto = proto
+            client = proto.client
+        else:
+            self._factory = proto
+        self._client = client
         self._deflate = deflate
         self._max_message_size = max_message_size
         self._limit = min(max_message_size, max_frame_size)
@@ -176,7 +191,10 @@ class Engine:
         self._part_size = 0
         self._pings: dict[bytes, Any] | None = None  # in flight, in sending order: token
         self._tail: bytes | bytearray = b""  # the start of a plain frame, awaiting the rest
-        self._frames, self._wsproto_messages = _adopt_wsproto(proto)
+        self._frames: Any = None
+        self._wsproto_messages: Any = None
+        if self._proto is not None:
+            self._frames, self._wsproto_messages = _adopt_wsproto(self._proto)
         self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
         self.closed_by: str | None = None
 
@@ -184,7 +202,17 @@ class Engine:
     def state(self) -> ConnectionState:
         """``OPEN``, ``LOCAL_CLOSING`` (we sent a close), ``REMOTE_CLOSING`` (the peer did) or
         ``CLOSED``."""
-        return self._proto.state
+        return _OPEN if self._proto is None else self._proto.state
+
+    def _wsproto(self) -> Connection:
+        """wsproto's connection, made the first time it is needed."""
+        proto = self._proto
+        if proto is None:
+            assert self._factory is not None
+            proto = self._proto = self._factory()
+            self._factory = None
+            self._frames, self._wsproto_messages = _adopt_wsproto(proto)
+        return proto
 
     @property
     def is_client(self) -> bool:
@@ -220,7 +248,7 @@ class Engine:
             buf = tail
         elif not data or not self._wsproto_idle():
             if data:
-                self._proto.receive_data(data)
+                self._wsproto().receive_data(data)
             yield from self._wsproto_events()
             return
         masked = not self._client
@@ -247,23 +275,28 @@ class Engine:
             data = bytes(buf[pos:])
             if not data:
                 return
-        self._proto.receive_data(data)
+        self._wsproto().receive_data(data)
         yield from self._wsproto_events()
 
     def _wsproto_idle(self) -> bool:
         """Whether wsproto holds nothing: no bytes, no frame or message begun, no events."""
+        proto = self._proto
+        if proto is None:
+            return True
         frames = self._frames
         return (
             frames is not None
             and frames.header is None
             and not frames.buffer.buffer
             and self._wsproto_messages.opcode is None
-            and not self._proto._events
-            and self._proto.state is ConnectionState.OPEN
+            and not proto._events
+            and proto.state is ConnectionState.OPEN
         )
 
     def _wsproto_events(self) -> Iterator[Event]:
         """Translate wsproto's events; stop after the first close or failure."""
+        if self._proto is None:
+            return
         limit = self._max_message_size
         for event in self._proto.events():
             if isinstance(event, Message):
@@ -308,7 +341,7 @@ class Engine:
         return ProtocolError(1009, f"message exceeds {self._max_message_size} bytes")
 
     def _on_close(self, event: CloseConnection) -> CloseReceived | ProtocolError:
-        state = self._proto.state
+        state = self._wsproto().state
         if state is ConnectionState.REMOTE_CLOSING:
             self.closed_by = self.closed_by or "remote"
             return CloseReceived(int(event.code), event.reason or None, answer=True)
@@ -345,11 +378,11 @@ class Engine:
         """
         if isinstance(message, str):
             if self._deflate is not None and compress:
-                return self.count((self._proto.send(TextMessage(data=message)), b""))
+                return self.count((self._wsproto().send(TextMessage(data=message)), b""))
             frame = encode_data_frame(message.encode("utf-8"), True, self._client)
         elif isinstance(message, (bytes, bytearray, memoryview)):
             if self._deflate is not None and compress:
-                return self.count((self._proto.send(BytesMessage(data=bytes(message))), b""))
+                return self.count((self._wsproto().send(BytesMessage(data=bytes(message))), b""))
             frame = encode_data_frame(bytes(message), False, self._client)
         else:
             raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
@@ -400,7 +433,7 @@ class Engine:
             raise ValueError(f"Payload value {payload!r} is already in flight.")
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
-        frame = self._proto.send(Ping(payload=payload))
+        frame = self._wsproto().send(Ping(payload=payload))
         self.bytes_out += len(frame)
         pings[payload] = token
         return payload, frame
@@ -421,22 +454,22 @@ class Engine:
     def pong(self, payload: bytes = b"") -> bytes:
         """A pong frame: the answer to a :class:`PingReceived`, or unsolicited; ``b""`` once
         the connection is no longer ``OPEN``."""
-        if self._proto.state is not ConnectionState.OPEN:
+        if self.state is not ConnectionState.OPEN:
             return b""
-        frame = self._proto.send(Pong(payload=payload))
+        frame = self._wsproto().send(Pong(payload=payload))
         self.bytes_out += len(frame)
         return frame
 
     def close(self, code: int, reason: str | None = None) -> bytes:
         """The close frame that starts (``OPEN``) or answers (``REMOTE_CLOSING``) a close;
         ``b""`` when a close frame was already sent."""
-        state = self._proto.state
+        state = self.state
         if state is not ConnectionState.OPEN and state is not ConnectionState.REMOTE_CLOSING:
             return b""
         self._open = False
         if state is ConnectionState.OPEN:
             self.closed_by = self.closed_by or "local"
-        frame = self._proto.send(CloseConnection(code=code, reason=reason))
+        frame = self._wsproto().send(CloseConnection(code=code, reason=reason))
         self.bytes_out += len(frame)
         return frame
 
