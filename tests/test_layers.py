@@ -57,6 +57,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The core below the framework: transports, connections, requests, routing, values.
     "core": (
         "wsframework._groups",
+        "wsframework._listen",
+        "wsframework._parking",
         "wsframework._stats",
         "wsframework._sockio",
         "wsframework._speedups",
@@ -93,7 +95,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework.__main__",
         "wsframework.cli",
         "wsframework.compat",
-        "wsframework.testing",  # planned: the test client
+        "wsframework.testing",
     ),
 }
 

@@ -31,6 +31,7 @@ from functools import partial
 
 import trio
 
+from ._parking import Waiters
 from ._sockio import receive_some
 from ._stats import record_rtt
 from .exceptions import ConnectionClosed
@@ -81,6 +82,7 @@ class StreamConnection(WebSocketConnection):
         "_fd",
         "_finished",
         "_id",
+        "_keepalive",
         "_latency",
         "_nursery",
         "_path",
@@ -121,7 +123,7 @@ class StreamConnection(WebSocketConnection):
         self._disconnect_timeout = options.disconnect_timeout
         self._send_busy = False
         self._send_timeout = options.send_timeout
-        self._send_waiters: trio.lowlevel.ParkingLot | None = None  # made when contended
+        self._send_waiters: Waiters | None = None  # made when contended
         self._unyielded = 0
         self._fd = -1
         if isinstance(stream, trio.SocketStream):
@@ -131,17 +133,26 @@ class StreamConnection(WebSocketConnection):
         self._done = False
         self._stream_closed = False
         self._nursery: trio.Nursery | None = None
+        self._keepalive: trio.CancelScope | None = None  # the pings' scope, when they are on
         self._torn = False  # a cancelled write may have left a partial frame
 
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
         """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
 
-        Called once by whoever made the connection, right after the handshake.
+        Called once by whoever made the connection, right after the handshake. The
+        ``nursery`` may outlive the connection (a server's): both tasks end with it.
         """
         self._nursery = nursery
         nursery.start_soon(self._reader_task)
         if keepalive is not None:
-            nursery.start_soon(keepalive_task, self, *keepalive)
+            self._keepalive = trio.CancelScope()
+            nursery.start_soon(self._keepalive_task, *keepalive)
+
+    async def _keepalive_task(self, interval: float, timeout: float) -> None:
+        """The keepalive pings, until the connection is finished (not one interval later)."""
+        assert self._keepalive is not None
+        with self._keepalive:
+            await keepalive_task(self, interval, timeout)
 
     @property
     def closed(self) -> CloseReason | None:
@@ -407,6 +418,8 @@ class StreamConnection(WebSocketConnection):
         self._done = True
         if self._finished is not None:
             self._finished.set()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
 
     def _set_closed(self, reason: CloseReason, *, local: bool = False) -> None:
         if self._queue.reason is not None:
@@ -430,7 +443,7 @@ class StreamConnection(WebSocketConnection):
         # Writers are serialised by a flag; only a second writer parks.
         while self._send_busy:
             if self._send_waiters is None:
-                self._send_waiters = trio.lowlevel.ParkingLot()
+                self._send_waiters = Waiters()
             await self._send_waiters.park()
 
     def _end_send_turn(self) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
+from ._parking import Waiters
 from .exceptions import ConnectionClosed, InvalidMessage, MessageTypeError
 from .protocol.close import CloseReason
 from .protocol.header import frame_header
@@ -197,8 +198,8 @@ class MessageQueue:
         self._room = capacity  # what offer() may fill: nothing in hand-off mode
         self._messages: list[Message] = []  # a list: an empty deque costs 760 B
         #: Where consumers park while the queue is empty (woken by a message or the close).
-        self.consumers = trio.lowlevel.ParkingLot()
-        self._producer: trio.lowlevel.ParkingLot | None = None  # made when the producer waits
+        self.consumers = Waiters()
+        self._producer: Waiters | None = None  # made when the producer waits
         #: Why the queue was closed, else ``None``.
         self.reason: CloseReason | None = None
 
@@ -241,7 +242,7 @@ class MessageQueue:
     async def _wait_for_consumer(self) -> None:
         # Only when the queue is full: the park costs a scheduler pass, the frame nothing.
         if self._producer is None:
-            self._producer = trio.lowlevel.ParkingLot()
+            self._producer = Waiters()
         await self._producer.park()
 
     def take(self) -> Message | None:

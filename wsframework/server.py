@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, NoReturn
 
 import trio
 from wsproto.connection import Connection, ConnectionType
+from wsproto.extensions import Extension
 
 from . import _stats as stats
+from ._listen import serve_listeners
 from .admission import Admission
 from .connection import StreamConnection
 from .exceptions import InvalidHandshake
@@ -108,11 +111,16 @@ class _NativeHandshake:
         data, response_headers = build_accept_response(
             request, subprotocol, ext_header, extra_headers
         )
-        proto = Connection(
-            ConnectionType.SERVER,
-            extensions=[deflate] if deflate is not None else None,
-            trailing_data=request.trailing_data,
+        extensions: list[Extension] | None = [deflate] if deflate is not None else None
+        # wsproto is made when first needed (an idle connection keeps none), unless bytes came
+        # right behind the handshake: then it has them at once.
+        proto: Connection | partial[Connection] = partial(
+            Connection, ConnectionType.SERVER, extensions=extensions
         )
+        if request.trailing_data:
+            proto = Connection(
+                ConnectionType.SERVER, extensions=extensions, trailing_data=request.trailing_data
+            )
         engine = Engine(
             proto,
             max_message_size=options.max_message_size,
@@ -236,6 +244,7 @@ async def serve_stream(
     http_handler: HTTPHandler | None = None,
     tracker: ConnectionTracker | None = None,
     admission: Admission | None = None,
+    nursery: trio.Nursery | None = None,
 ) -> None:
     """Run the whole life of one server-side connection: handshake, handler, close.
 
@@ -243,27 +252,20 @@ async def serve_stream(
     ``tracker`` that is draining, a completed handshake gets 503, and so does one over a limit
     of ``admission`` (with ``Retry-After``). The handshake is bounded by
     ``options.connect_timeout``; cancelling this (a server stopping) closes an accepted
-    connection with 1001 (see :func:`~wsframework.handling.run_handler`).
+    connection with 1001 (see :func:`~wsframework.handling.run_handler`). The stream is closed
+    when this returns.
+
+    The connection's reader (and keepalive) tasks run in ``nursery``: a server passes the one
+    its connections run in, so an open connection costs no nursery of its own; without one,
+    this opens a nursery for them and returns once they are done.
     """
-    if tracker is None:
-        await _serve_stream(handler, stream, options, http_handler, None, admission)
+    if nursery is None:
+        async with trio.open_nursery() as own:
+            await serve_stream(handler, stream, options, http_handler, tracker, admission, own)
         return
-    tracker.enter()
+    if tracker is not None:
+        tracker.enter()
     try:
-        await _serve_stream(handler, stream, options, http_handler, tracker, admission)
-    finally:
-        tracker.leave()
-
-
-async def _serve_stream(
-    handler: Handler,
-    stream: trio.abc.Stream,
-    options: ServerOptions,
-    http_handler: HTTPHandler | None,
-    tracker: ConnectionTracker | None,
-    admission: Admission | None,
-) -> None:
-    async with trio.open_nursery() as nursery:
         request: HandshakeRequest | None = None
         handshake = ServerHandshake()
         with trio.move_on_after(options.connect_timeout):
@@ -338,6 +340,10 @@ async def _serve_stream(
                 tracker.connections.discard(ws_request.connection)
             if admission is not None:
                 admission.release(client)
+    finally:
+        if tracker is not None:
+            tracker.leave()
+        await trio.aclose_forcefully(stream)
 
 
 class WebSocketServer:
@@ -427,8 +433,16 @@ class WebSocketServer:
 
             async def listen(task_status: trio.TaskStatus[Any]) -> None:
                 with self._listen_scope:
-                    await trio.serve_listeners(
-                        self._handle_connection,
+                    await serve_listeners(
+                        partial(
+                            serve_stream,
+                            self._handler,
+                            options=self.options,
+                            http_handler=self._http_handler,
+                            tracker=self._tracker,
+                            admission=self._admission,
+                            nursery=handler_nursery,
+                        ),
                         self._listeners,
                         handler_nursery=handler_nursery,
                         task_status=task_status,
@@ -482,16 +496,6 @@ class WebSocketServer:
                     nursery.start_soon(connection.aclose, code, reason)
             await self._tracker.wait_idle()
         return not scope.cancelled_caught
-
-    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
-        await serve_stream(
-            self._handler,
-            stream,
-            self.options,
-            self._http_handler,
-            self._tracker,
-            self._admission,
-        )
 
 
 async def serve_websocket(
