@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
-import pydantic
 import pytest
 import trio
 import trio.testing
 
 from wsframework import App, WebSocketRequest
-from wsframework.exceptions import BrokerUnavailable
+from wsframework.exceptions import BrokerUnavailable, ConnectionClosed
 from wsframework.rooms import (
     BROKER_ENV,
     HistoryPolicy,
@@ -22,9 +22,7 @@ from wsframework.rooms import (
     RoomEvent,
     RoomOptions,
     Rooms,
-    make_broker,
 )
-from wsframework.rooms.hub import serialise
 
 from ..redis_servers import free_port
 from .broker_helpers import COREDIS_UNCLOSED_STREAMS
@@ -209,17 +207,6 @@ async def test_a_failing_encode_is_logged_and_the_room_goes_on(
     assert "encode() failed" in caplog.text
 
 
-async def test_publish_serialises_models_dicts_and_refuses_others() -> None:
-    class Chat(pydantic.BaseModel):
-        text: str
-
-    assert serialise(Chat(text="hi")) == '{"text":"hi"}'
-    assert serialise({"a": [1]}) == '{"a":[1]}'
-    assert serialise(bytearray(b"x")) == b"x"
-    with pytest.raises(TypeError, match="a room publishes str, bytes"):
-        serialise(3)
-
-
 async def test_a_publisher_without_members_publishes_and_counts() -> None:
     rooms = Rooms()
     rooms.configure("news", history=HistoryPolicy(size=10, ttl=60))
@@ -258,6 +245,39 @@ async def test_room_names_and_joins_are_checked() -> None:
     assert errors and "in room 'r' already" in errors[0]
 
 
+async def test_a_membership_is_one_block() -> None:
+    app = App()
+    seen: list[Any] = []
+
+    @app.websocket("/")
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        membership = app.rooms["r"].join(ws)
+        seen.append((membership.position, membership.dropped))
+        try:
+            await membership.__anext__()
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        async with membership:
+            seen.append(membership.connection_id)
+        try:
+            async with membership:
+                seen.append("entered twice")
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        await ws.aclose()
+
+    async with running(app) as clients:
+        client = await clients.connect("/")
+        with trio.fail_after(5):
+            with pytest.raises(ConnectionClosed):
+                await client.get_message()
+    assert seen[0] == (None, 0)
+    assert seen[1] == "events() is read inside the async with room.join() block"
+    assert seen[2].endswith("/1")
+    assert seen[3] == "a membership is entered once: call room.join() again"
+
+
 def test_configure_last_matching_pattern_wins() -> None:
     rooms = Rooms()
     rooms.configure("chat:*", queue_size=10)
@@ -277,12 +297,6 @@ def test_presence_ttl_must_be_positive() -> None:
     assert rooms.presence_ttl == 5
     with pytest.raises(ValueError, match="positive number of seconds: -1"):
         rooms.presence_ttl = -1
-
-
-def test_broker_urls() -> None:
-    assert isinstance(make_broker("memory://"), MemoryBroker)
-    with pytest.raises(ValueError, match="unknown broker URL 'amqp://x'"):
-        make_broker("amqp://x")
 
 
 @pytest.mark.parametrize(

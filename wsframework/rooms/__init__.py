@@ -29,7 +29,8 @@ from .broker import (
     Publication,
     RoomEvent,
 )
-from .hub import BROKER_ENV, Membership, Room, Rooms, make_broker
+from .factory import BROKER_ENV, make_broker
+from .hub import Membership, Room, Rooms
 from .memory import MemoryBroker
 from .options import Overflow, RoomOptions
 

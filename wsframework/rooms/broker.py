@@ -19,6 +19,7 @@ and :class:`~wsframework.rooms.redis.RedisBroker` (many processes and machines, 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -30,6 +31,7 @@ from typing import Any, Literal, Protocol
 import trio
 
 __all__ = [
+    "serialise",
     "Broker",
     "BrokerHandler",
     "HistoryPolicy",
@@ -270,3 +272,26 @@ class Broker(ABC):
 def make_node_id() -> str:
     """A name for this process, unique across machines and restarts: ``host:pid:random``."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def serialise(message: Any) -> str | bytes:
+    """What a room publishes for ``message``: text and bytes as they are, a pydantic model as
+    its JSON, a ``dict`` or ``list`` as JSON text.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(message, (str, bytes)):
+        return message
+    if isinstance(message, (bytearray, memoryview)):
+        return bytes(message)
+    if hasattr(message, "model_dump_json"):
+        from ..typed import dump_message
+
+        return dump_message(message)
+    if isinstance(message, (dict, list)):
+        return json.dumps(message, separators=(",", ":"))
+    raise TypeError(
+        "a room publishes str, bytes, a pydantic model, a dict or a list, "
+        f"not {type(message).__name__}"
+    )

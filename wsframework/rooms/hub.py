@@ -18,7 +18,6 @@ The broker is chosen when the hub opens (the app's startup), first match wins:
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import os
 import sys
@@ -38,66 +37,21 @@ from .. import _stats as stats
 from .._groups import raise_single
 from ..exceptions import BrokerUnavailable
 from ..interface import PreparedMessage, WebSocketConnection
-from .broker import Broker, Member, Position, Publication, RoomEvent
+from .broker import Broker, Member, Position, Publication, RoomEvent, serialise
+from .factory import BROKER_ENV, make_broker
 from .member import Delivery
-from .memory import MemoryBroker
 from .options import RoomOptions
 
-__all__ = ["BROKER_ENV", "Membership", "Room", "Rooms", "make_broker"]
+__all__ = ["Membership", "Room", "Rooms"]
 
 logger = logging.getLogger("wsframework.rooms")
 
-#: The environment variable naming the broker (``redis://...``), between CLI and code.
-BROKER_ENV = "WSFRAMEWORK_BROKER"
 #: How long a leave may take before the member is left to expire from presence.
 LEAVE_TIMEOUT = 5.0
 #: Room names whose options are remembered (the table starts afresh when it is full).
 RESOLVED_HELD = 4096
 #: Events a membership holds for :meth:`Membership.events` before dropping the oldest.
 EVENTS_HELD = 64
-
-
-def make_broker(url: str) -> Broker:
-    """The broker a URL names: ``memory://``, ``redis://``, ``rediss://`` or
-    ``redis+sentinel://`` (see docs/scale-out.md).
-
-    Raises:
-        ValueError: an unknown scheme or a malformed URL.
-    """
-    scheme = url.partition("://")[0].lower()
-    if scheme == "memory" and "://" in url:
-        return MemoryBroker()
-    if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
-        from .redis import RedisBroker  # coredis is imported only when Redis is asked for
-
-        return RedisBroker(url)
-    raise ValueError(
-        f"unknown broker URL {url!r}: use memory://, redis://host:port/db, rediss://... or "
-        "redis+sentinel://host:port/service"
-    )
-
-
-def serialise(message: Any) -> str | bytes:
-    """What a room publishes for ``message``: text and bytes as they are, a pydantic model as
-    its JSON, a ``dict`` or ``list`` as JSON text.
-
-    Raises:
-        TypeError: anything else.
-    """
-    if isinstance(message, (str, bytes)):
-        return message
-    if isinstance(message, (bytearray, memoryview)):
-        return bytes(message)
-    if hasattr(message, "model_dump_json"):
-        from ..typed import dump_message
-
-        return dump_message(message)
-    if isinstance(message, (dict, list)):
-        return json.dumps(message, separators=(",", ":"))
-    raise TypeError(
-        "a room publishes str, bytes, a pydantic model, a dict or a list, "
-        f"not {type(message).__name__}"
-    )
 
 
 @dataclass(eq=False)
@@ -444,14 +398,13 @@ class Room:
         """
         return await self._hub.broker.count(self.name)
 
-    @asynccontextmanager
-    async def join(
+    def join(
         self,
         connection: WebSocketConnection,
         *,
         presence: Any = None,
         since: Position | None = None,
-    ) -> AsyncIterator[Membership]:
+    ) -> Membership:
         """Make ``connection`` a member for the duration of the block.
 
         Members receive every publication of the room from then on, through their own bounded
@@ -472,52 +425,7 @@ class Room:
             BrokerUnavailable: the broker cannot be reached (nothing was joined).
             RuntimeError: ``connection`` is in this room already.
         """
-        hub = self._hub
-        name = self.name
-        options = self.options
-        broker = hub.broker
-        local = hub._local.get(name)
-        if local is None:
-            local = hub._local[name] = _LocalRoom(name, options)
-        if connection in local.members:
-            raise RuntimeError(f"{connection} is in room {name!r} already")
-        # The writer, when one is needed, runs in the hub's nursery, so the block's exceptions
-        # reach the caller as they are (no nursery of ours wraps them in a group).
-        delivery = Delivery(
-            connection,
-            name,
-            local.options,
-            hub._start,
-            recovering=since is not None and bool(options.history),
-        )
-        local.members[connection] = delivery
-        entry = Member(hub.connection_id(connection), broker.node, presence)
-        membership = Membership(self, entry, delivery, local)
-        joined = False
-        try:
-            await hub._sync_subscription(name)
-            await broker.join(name, entry)
-            joined = True
-            stats.STATS.room_members += 1
-            if local.options.history is not None:
-                window = await broker.history(name, since, local.options.history)
-                membership.recovered = delivery.recover(window, since)
-            elif since is not None:
-                membership.recovered = False
-            yield membership
-        finally:
-            delivery.stop()
-            stats.STATS.room_members -= joined
-            with trio.CancelScope(shield=True):
-                membership._end()
-                local.members.pop(connection, None)
-                if not local.members and hub._local.get(name) is local:
-                    del hub._local[name]
-                with trio.move_on_after(LEAVE_TIMEOUT):
-                    if joined and hub._broker is not None:
-                        await broker.leave(name, entry)
-                    if hub._broker is not None:
-                        await hub._sync_subscription(name)
+        return Membership(self, connection, presence, since)
 
 
 class Membership:
@@ -531,14 +439,97 @@ class Membership:
             ``since`` was given.
     """
 
-    def __init__(self, room: Room, member: Member, delivery: Delivery, local: _LocalRoom) -> None:
+    __slots__ = (
+        "_connection",
+        "_delivery",
+        "_ended",
+        "_joined",
+        "_local",
+        "_next_event",
+        "_since",
+        "member",
+        "recovered",
+        "room",
+    )
+
+    def __init__(
+        self, room: Room, connection: WebSocketConnection, presence: Any, since: Position | None
+    ) -> None:
+        # Only what the block needs: the join itself happens on entering it.
         self.room = room
-        self.member = member
+        self.member = Member("", "", presence)
         self.recovered: bool | None = None
-        self._delivery = delivery
+        self._connection = connection
+        self._since = since
+        self._joined = False
+        self._ended = False
+        self._next_event = 0
+        self._delivery: Delivery | None = None
+        self._local: _LocalRoom | None = None
+
+    async def __aenter__(self) -> Membership:
+        hub = self.room._hub
+        name = self.room.name
+        connection = self._connection
+        since = self._since
+        if self._delivery is not None:
+            raise RuntimeError("a membership is entered once: call room.join() again")
+        options = self.room.options
+        local = hub._local.get(name)
+        if local is None:
+            local = hub._local[name] = _LocalRoom(name, options)
+        if connection in local.members:
+            raise RuntimeError(f"{connection} is in room {name!r} already")
+        broker = hub.broker
+        # The writer, when one is needed, runs in the hub's nursery, so the block's exceptions
+        # reach the caller as they are (no nursery of ours wraps them in a group).
+        delivery = self._delivery = Delivery(
+            connection,
+            name,
+            local.options,
+            hub._start,
+            recovering=since is not None and bool(options.history),
+        )
+        local.members[connection] = delivery
         self._local = local
         self._next_event = local.event_seq + 1
-        self._ended = False
+        self.member = Member(hub.connection_id(connection), broker.node, self.member.info)
+        try:
+            await hub._sync_subscription(name)
+            await broker.join(name, self.member)
+            self._joined = True
+            stats.STATS.room_members += 1
+            if local.options.history is not None:
+                window = await broker.history(name, since, local.options.history)
+                self.recovered = delivery.recover(window, since)
+            elif since is not None:
+                self.recovered = False
+        except BaseException:
+            await self._leave()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Stop delivering, then leave (shielded: the block may be cancelled)."""
+        delivery, local = self._delivery, self._local
+        assert delivery is not None and local is not None
+        hub = self.room._hub
+        name = self.room.name
+        delivery.stop()
+        stats.STATS.room_members -= self._joined
+        with trio.CancelScope(shield=True):
+            self._end(local)
+            local.members.pop(self._connection, None)
+            if not local.members and hub._local.get(name) is local:
+                del hub._local[name]
+            with trio.move_on_after(LEAVE_TIMEOUT):
+                if self._joined and hub._broker is not None:
+                    await hub.broker.leave(name, self.member)
+                if hub._broker is not None:
+                    await hub._sync_subscription(name)
 
     @property
     def connection_id(self) -> str:
@@ -549,12 +540,12 @@ class Membership:
     def position(self) -> Position | None:
         """The position of the last publication this member was given (rooms with history);
         at join, the stream's top (or, when recovered, the last missed publication)."""
-        return self._delivery.position
+        return self._delivery.position if self._delivery is not None else None
 
     @property
     def dropped(self) -> int:
         """Publications dropped because this member read too slowly (``drop_*`` policies)."""
-        return self._delivery.dropped
+        return self._delivery.dropped if self._delivery is not None else 0
 
     def events(self) -> AsyncIterator[RoomEvent]:
         """Joins and leaves in this room, on every process, from the moment of joining
@@ -569,6 +560,8 @@ class Membership:
     async def __anext__(self) -> RoomEvent:
         await trio.lowlevel.checkpoint_if_cancelled()
         local = self._local
+        if local is None:
+            raise RuntimeError("events() is read inside the async with room.join() block")
         while True:
             for seq, event in local.events:  # at most EVENTS_HELD, oldest first
                 if seq >= self._next_event:
@@ -578,9 +571,9 @@ class Membership:
                 raise StopAsyncIteration
             await local.event_lot.park()
 
-    def _end(self) -> None:
+    def _end(self, local: _LocalRoom) -> None:
         self._ended = True
-        self._local.event_lot.unpark_all()
+        local.event_lot.unpark_all()
 
 
 def partial_run(broker: Broker, rooms: Rooms) -> Callable[..., Awaitable[None]]:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from .. import _stats as stats
+from .._parking import Waiters
 from ..exceptions import ConnectionClosed
 from ..interface import PreparedMessage, WebSocketConnection
 from .broker import HistoryWindow, Position, Publication
@@ -58,6 +59,7 @@ class Delivery:
     __slots__ = (
         "_bytes",
         "_close",
+        "_left",
         "_options",
         "_pending",
         "_queue",
@@ -86,12 +88,15 @@ class Delivery:
         self._started = False
         self.room = room
         self._options = options
-        self._queue: deque[PreparedMessage] = deque()
+        # Made when first needed (760 B): a member whose socket takes every publication at
+        # once never queues one.
+        self._queue: deque[PreparedMessage] | None = None
         self._bytes = 0
-        self._wake = trio.lowlevel.ParkingLot()
+        self._wake = Waiters()
         self._scope: trio.CancelScope | None = None  # the writer's current send
         self._close: tuple[int, str] | None = None
-        self._stopped = trio.CancelScope()
+        self._stopped: trio.CancelScope | None = None  # the writer's, while it runs
+        self._left = False
         self._pending: list[tuple[Publication, PreparedMessage]] | None = [] if recovering else None
         #: Publications dropped because the queue was full.
         self.dropped = 0
@@ -99,7 +104,7 @@ class Delivery:
         self.position: Position | None = None
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) if self._queue else 0
 
     # ------------------------------------------------------------------ the hub's side
 
@@ -126,6 +131,8 @@ class Delivery:
         queue = self._queue
         if not queue and self._scope is None and self.connection.send_prepared_nowait(prepared):
             return
+        if queue is None:
+            queue = self._queue = deque()
         options = self._options
         if len(queue) >= options.queue_size or self._bytes + len(prepared) > options.queue_bytes:
             if not queue and len(prepared) > options.queue_bytes:
@@ -174,7 +181,8 @@ class Delivery:
             reason = f"room {self.room!r}: the client reads too slowly (outgoing queue full)"
             logger.warning("%s closing with %d: %s", self.connection, options.overflow_code, reason)
             self._close = (options.overflow_code, reason[:123])
-            self._queue.clear()
+            if self._queue:
+                self._queue.clear()
             self._bytes = 0
             if self._pending is not None:
                 self._pending.clear()
@@ -206,19 +214,24 @@ class Delivery:
 
     def stop(self) -> None:
         """End :meth:`run` (the member left); what is still queued is not sent."""
-        self._stopped.cancel()
+        self._left = True
+        if self._stopped is not None:
+            self._stopped.cancel()
         self._close = self._close or (1006, "")
 
     async def run(self) -> None:
         """Write queued publications until :meth:`stop`, the connection closes or the member
         is closed for overflow. Never raises (but ``Cancelled``)."""
-        with self._stopped:
+        scope = self._stopped = trio.CancelScope()
+        if self._left:
+            scope.cancel()
+        with scope:
             await self._run()
 
     async def _run(self) -> None:
-        queue = self._queue
         connection = self.connection
         while True:
+            queue = self._queue
             while queue and self._close is None:
                 prepared = queue.popleft()
                 self._bytes -= len(prepared)
