@@ -262,7 +262,7 @@ def _read_body(src: Source, handshake: ServerHandshake, chunks: list[bytes], eof
     """After :class:`UpgradeRequired`, read the body as ``server.serve_http`` does."""
     limit = src.choice((0, 10, 1 << 20))
     try:
-        body = handshake.receive_body(b"", limit)
+        body = handshake.receive_body(None, limit)
         for chunk in [*chunks, *([b""] if eof else [])]:
             if body is not None:
                 break

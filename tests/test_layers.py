@@ -59,6 +59,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework._groups",
         "wsframework._listen",
         "wsframework._parking",
+        "wsframework.stream_http",
         "wsframework._stats",
         "wsframework._sockio",
         "wsframework._speedups",

@@ -8,6 +8,9 @@ order they parked, and a cancelled one leaves the line.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from functools import partial
+
 import trio
 from trio.lowlevel import Abort, Task
 
@@ -32,17 +35,17 @@ class Waiters:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def park(self) -> None:
-        """Sleep until :meth:`unpark` or :meth:`unpark_all` wakes this task."""
+    def park(self) -> Awaitable[None]:
+        """Sleep until :meth:`unpark` or :meth:`unpark_all` wakes this task: ``await
+        waiters.park()``, at once (the task joins the line when this is called).
+
+        Not itself a coroutine: a parked task holds one frame less (most of an idle server is
+        parked handlers).
+        """
         task = trio.lowlevel.current_task()
-        tasks = self._tasks
-        tasks.append(task)
-
-        def abort(_: object) -> Abort:
-            tasks.remove(task)
-            return Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        self._tasks.append(task)
+        abort = partial(_leave, self._tasks, task)
+        return trio.lowlevel.wait_task_rescheduled(abort)  # noqa: ASYNC105 - the caller awaits
 
     def unpark(self) -> None:
         """Wake the task that parked first, if any."""
@@ -54,3 +57,9 @@ class Waiters:
         tasks = self._tasks
         while tasks:
             trio.lowlevel.reschedule(tasks.pop(0))
+
+
+def _leave(tasks: list[Task], task: Task, _: object) -> Abort:
+    """A parked task was cancelled: it leaves the line."""
+    tasks.remove(task)
+    return Abort.SUCCEEDED

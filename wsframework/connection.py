@@ -533,6 +533,7 @@ class StreamConnection(WebSocketConnection):
             # b"": wsproto may hold events already (the bytes right behind the handshake).
             data: bytes | bytearray = b""
             while await self._receive(data):
+                data = b""  # not held while the connection idles
                 try:
                     data = await receive_some(self._stream, self._fd, self._read_size)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):

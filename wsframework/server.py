@@ -18,7 +18,7 @@ from .admission import Admission
 from .connection import StreamConnection
 from .exceptions import InvalidHandshake
 from .handling import Handler, run_handler
-from .http import HTTPHandler, HTTPRequest, Response, body_too_large, render, respond_http
+from .http import HTTPHandler
 from .interface import Endpoint, socket_endpoint, stream_endpoint
 from .options import (
     CONN_TIMEOUT,
@@ -36,15 +36,17 @@ from .protocol.handshake import (
     ServerHandshake,
     UpgradeRequired,
     build_accept_response,
-    build_http_response,
 )
 from .request import Compression, WebSocketRequest
+from .stream_http import read_handshake, send_http_response, serve_http
 
 __all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
 
 logger = logging.getLogger("wsframework")
 
 Headers = list[tuple[bytes, bytes]]
+# What makes wsproto for a connection without compression (the engine calls it when needed).
+_PLAIN_WSPROTO = partial(Connection, ConnectionType.SERVER)
 
 
 class ConnectionTracker:
@@ -77,6 +79,8 @@ class ConnectionTracker:
 class _NativeHandshake:
     """The transport behind a :class:`WebSocketRequest` on our own server."""
 
+    __slots__ = ("nursery", "options", "request", "stream", "tracker")
+
     def __init__(
         self,
         stream: trio.abc.Stream,
@@ -85,7 +89,7 @@ class _NativeHandshake:
         nursery: trio.Nursery,
     ) -> None:
         self.stream = stream
-        self.request = request
+        self.request: HandshakeRequest | None = request
         self.options = options
         self.nursery = nursery
         self.tracker: ConnectionTracker | None = None
@@ -103,6 +107,8 @@ class _NativeHandshake:
     ) -> StreamConnection:
         options = self.options
         request = self.request
+        assert request is not None, "accept() runs once"
+        self.request = None  # not kept for the life of the connection
         deflate, ext_header = negotiate_deflate(
             options.compression if compression == "server" else compression,
             request.extensions,
@@ -114,13 +120,13 @@ class _NativeHandshake:
         extensions: list[Extension] | None = [deflate] if deflate is not None else None
         # wsproto is made when first needed (an idle connection keeps none), unless bytes came
         # right behind the handshake: then it has them at once.
-        proto: Connection | partial[Connection] = partial(
-            Connection, ConnectionType.SERVER, extensions=extensions
-        )
+        proto: Connection | partial[Connection] = _PLAIN_WSPROTO
         if request.trailing_data:
             proto = Connection(
                 ConnectionType.SERVER, extensions=extensions, trailing_data=request.trailing_data
             )
+        elif extensions is not None:
+            proto = partial(Connection, ConnectionType.SERVER, extensions=extensions)
         engine = Engine(
             proto,
             max_message_size=options.max_message_size,
@@ -150,91 +156,6 @@ class _NativeHandshake:
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
         stats.handshake("rejected", status_code)
         await send_http_response(self.stream, status_code, extra_headers, body)
-
-
-async def send_http_response(
-    stream: trio.abc.Stream, status_code: int, headers: Headers, body: bytes
-) -> None:
-    """Write a whole HTTP response and close the stream, ignoring a peer that already left.
-
-    The write is bounded by 5 s and the stream is closed even if this is cancelled.
-    """
-    try:
-        with trio.move_on_after(5):
-            await stream.send_all(build_http_response(status_code, headers, body))
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        pass
-    finally:
-        await trio.aclose_forcefully(stream)
-
-
-async def read_handshake(
-    stream: trio.abc.Stream,
-    receive_buffer_size: int,
-    handshake: ServerHandshake | None = None,
-) -> HandshakeRequest:
-    """Read and check the opening handshake request.
-
-    Not bounded by itself: wrap it in ``trio.move_on_after`` (the server uses
-    ``connect_timeout``). Cancelling it is safe; the stream is left to the caller to close.
-
-    Raises:
-        InvalidHandshake: the request is malformed (answer with ``exc.status_code``);
-            :class:`UpgradeRequired` for a plain HTTP request.
-        EOFError: the peer left before finishing its request.
-    """
-    handshake = handshake or ServerHandshake()
-    while True:
-        try:
-            data = await stream.receive_some(receive_buffer_size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise EOFError(str(exc)) from exc
-        request = handshake.receive_data(bytes(data))
-        if request is not None:
-            return request
-        if not data:  # pragma: no cover - receive_data raises at EOF
-            raise EOFError("connection closed during the opening handshake")
-
-
-async def serve_http(
-    http_handler: HTTPHandler,
-    stream: trio.abc.Stream,
-    handshake: ServerHandshake,
-    plain: UpgradeRequired,
-    options: ServerOptions,
-) -> None:
-    """Answer a plain HTTP request with ``http_handler`` (body read first, up to
-    ``options.max_http_body``; a larger one gets 413), then close the stream.
-
-    Cancelling it cancels the handler; the stream is closed without an answer.
-    """
-    try:
-        body = handshake.receive_body(b"", options.max_http_body)
-        while body is None:
-            try:
-                data = await stream.receive_some(options.read_size)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                raise EOFError(str(exc)) from exc
-            body = handshake.receive_body(bytes(data), options.max_http_body)
-    except InvalidHandshake as exc:
-        if exc.status_code == 413:
-            answer = body_too_large(f"{plain.method} {plain.target}", options.max_http_body)
-        else:
-            answer = render(Response(str(exc) + "\n", exc.status_code))
-        await send_http_response(stream, answer.status_code, answer.headers, answer.body)
-        return
-    except EOFError:
-        await trio.aclose_forcefully(stream)
-        return
-    remote = stream_endpoint(stream, local=False)
-    client = None if isinstance(remote, str) else (str(remote.address), remote.port)
-    request = HTTPRequest(plain.method, plain.target, plain.request_headers, body, client)
-    try:
-        answer = await respond_http(http_handler, request)
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-    await send_http_response(stream, answer.status_code, answer.headers, answer.body)
 
 
 async def serve_stream(
@@ -333,6 +254,8 @@ async def serve_stream(
             headers=request.headers,
             subprotocols=request.subprotocols,
         )
+        request.headers = ws_request.headers  # one list of them per connection, not two
+        del request  # the transport holds it until accept(), then lets it go
         try:
             await run_handler(handler, ws_request, options.disconnect_timeout)
         finally:

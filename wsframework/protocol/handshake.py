@@ -226,14 +226,18 @@ class ServerHandshake:
             )
         return InvalidHandshake("request headers are too large", 431)
 
-    def receive_body(self, data: bytes, limit: int) -> bytes | None:
+    def receive_body(self, data: bytes | None, limit: int) -> bytes | None:
         """After :class:`UpgradeRequired`: feed bytes, get the whole body once it is complete.
+
+        ``None`` feeds nothing (first call: the body may have come with the head); ``b""``
+        means the peer closed its side.
 
         Raises:
             InvalidHandshake: 413 when the body exceeds ``limit``, 400 when it is malformed.
             EOFError: the peer left mid-body.
         """
-        self._h11.receive_data(data)
+        if data is not None:
+            self._h11.receive_data(data)
         while True:
             try:
                 event = self._h11.next_event()
