@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -36,7 +37,7 @@ from wsproto.events import (
     Pong,
     TextMessage,
 )
-from wsproto.extensions import PerMessageDeflate
+from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
 from wsframework.interface import PreparedMessage
@@ -407,11 +408,15 @@ def _engine_target(data: bytes, kind: ConnectionType) -> None:
     peer_kind = CLIENT if kind is SERVER else SERVER
     peer = Connection(peer_kind, extensions=[theirs] if theirs is not None else None)
     outbound = _Outbound(Connection(peer_kind, extensions=[theirs] if theirs else None))
+    extensions: list[Extension] | None = [ours] if ours is not None else None
+    # Half the time wsproto is made when first needed, as our server makes it.
+    proto = partial(Connection, kind, extensions=extensions)
     engine = Engine(
-        Connection(kind, extensions=[ours] if ours is not None else None),
+        proto if src.chance(2) else proto(),
         max_message_size=limit,
         max_frame_size=max_frame_size,
         deflate=ours,
+        client=kind is CLIENT,
     )
     builder = _Builder(src, kind, compressed, limit)
     for number in range(src.integer(0, 3)):  # the engine's pings, for the peer's pongs to answer
