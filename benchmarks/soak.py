@@ -54,26 +54,44 @@ from soakreport import report
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 STARTUP = re.compile(r"serving \S+ on ws://127\.0\.0\.1:(\d+)")
+FD_MARGIN = 100  # the server's own descriptors beside its connections (about 20)
 PER_ADDRESS = 20_000  # connections per loopback source address (of ~28,000 ephemeral ports)
 
 
 def raise_file_limit(needed: int) -> int:
-    """Soft and hard RLIMIT_NOFILE to at least ``needed`` (as root), else the soft to the hard."""
+    """Soft and hard RLIMIT_NOFILE to at least ``needed``; the soft limit it got.
+
+    Raising the hard limit needs CAP_SYS_RESOURCE (root normally has it; a container may drop
+    it), so without it the soft limit goes up to the hard one only. The children inherit it.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = max(needed, soft)
-    try:
-        if target > hard:
-            nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
-            target = min(target, nr_open)
+    if needed > hard:
+        target = min(needed, int(Path("/proc/sys/fs/nr_open").read_text()))
+        try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
-        else:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(target, hard)), hard))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        sys.exit(f"soak: the file limit ({soft}) is below the {needed} descriptors needed")
-    return soft
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    elif needed > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def check_file_limit(connections: int, clients: int) -> int:
+    """Raise the file limit for the server (``connections`` sockets in one process) and each
+    client process; exit with the reason if this process may not."""
+    per_client = -(-connections // clients)
+    limit = raise_file_limit(max(connections, per_client) + FD_MARGIN)
+    if limit < connections + FD_MARGIN:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        sys.exit(
+            f"soak: {connections:,} connections need {connections + FD_MARGIN:,} file "
+            f"descriptors in the server process, but the hard limit is {hard:,} and this process "
+            "may not raise it (raising it takes CAP_SYS_RESOURCE, which this container or user "
+            f"lacks: see CapEff in /proc/self/status). Raise it first (ulimit -Hn, "
+            f"LimitNOFILE=, docker --ulimit nofile=...) or ask for at most "
+            f"{limit - FD_MARGIN:,} connections."
+        )
+    return limit
 
 
 def fd_count(pid: int) -> int:
@@ -275,7 +293,7 @@ def wait_back(
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     n, result = args.connections, {"args": vars(args).copy()}
-    limit = raise_file_limit(2 * n + 10_000)
+    limit = check_file_limit(n, args.clients)
     server = Server(args.runner, args.backlog)
     clients = Clients(args.clients)
     probe = Probe(server.port)
