@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procstat import cpu_seconds, rss_bytes
+from procstat import cpu_seconds, cpu_times, rss_bytes
 from soakprobe import Control, Probe, percentile, wait_for_http
 from soakreport import report
 
@@ -310,11 +310,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
 
         def phase(name: str) -> None:
             sampler.phase = name
-            phases[name] = {"cpu0": cpu_seconds(pid), "t0": time.monotonic()}
+            phases[name] = {"cpu0": cpu_times(pid), "t0": time.monotonic()}
 
         def end(name: str, **extra: Any) -> None:
             p = phases[name]
-            p["cpu_s"] = cpu_seconds(pid) - p.pop("cpu0")
+            user0, sys0 = p.pop("cpu0")
+            user, system = cpu_times(pid)
+            p["cpu_s"], p["sys_s"] = user + system - user0 - sys0, system - sys0
             p["wall_s"] = time.monotonic() - p.pop("t0")
             p.update(extra)
             print(f"soak: {name}: {json.dumps(p)}", flush=True)

@@ -94,6 +94,7 @@ def report(r: dict[str, Any]) -> str:
             name,
             f"{p['wall_s']:.1f}",
             f"{p['cpu_s']:.2f}",
+            f"{p['sys_s']:.2f}",
             f"{p['cpu_s'] / p['wall_s'] * 100:.0f}%" if p["wall_s"] else "-",
         ]
         for name, p in r["phases"].items()
@@ -117,7 +118,7 @@ def report(r: dict[str, Any]) -> str:
             f"### Soak: {n:,} connections, {r['runner']}, {r['args']['minutes']:g} min",
             _table(["figure", "value"], figures),
             "Server CPU per phase:\n\n"
-            + _table(["phase", "wall s", "server CPU s", "CPU"], phases),
+            + _table(["phase", "wall s", "server CPU s", "of which kernel s", "CPU"], phases),
             "Server RSS over time (connections = open fds above the baseline):\n\n"
             + _table(["t s", "phase", "connections", "RSS MiB", "KiB per connection"], rows),
         ]
