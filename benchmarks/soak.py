@@ -310,13 +310,18 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
 
         def phase(name: str) -> None:
             sampler.phase = name
-            phases[name] = {"cpu0": cpu_times(pid), "t0": time.monotonic()}
+            gc0 = server.stats()
+            phases[name] = {"cpu0": cpu_times(pid), "t0": time.monotonic(), "gc0": gc0}
 
         def end(name: str, **extra: Any) -> None:
             p = phases[name]
             user0, sys0 = p.pop("cpu0")
             user, system = cpu_times(pid)
-            p["cpu_s"], p["sys_s"] = user + system - user0 - sys0, system - sys0
+            p["cpu_s"] = round(user + system - user0 - sys0, 2) + 0.0  # no "-0.00"
+            p["sys_s"] = round(system - sys0, 2) + 0.0
+            gc0, gc1 = p.pop("gc0"), server.stats()
+            p["gc_s"] = gc1["gc_seconds"] - gc0["gc_seconds"]
+            p["gc_gen2"] = gc1["gc_gen2"] - gc0["gc_gen2"]
             p["wall_s"] = time.monotonic() - p.pop("t0")
             p.update(extra)
             print(f"soak: {name}: {json.dumps(p)}", flush=True)

@@ -84,7 +84,7 @@ class Swarm:
                 return False
             try:
                 await asyncio.wait_for(self.changed.wait(), left)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin one before 3.11
                 return bool(done())
         return True
 
@@ -227,7 +227,7 @@ async def cmd_open(swarm: Swarm, req: dict[str, Any]) -> dict[str, Any]:
                         local_addr=(addrs[index % len(addrs)], 0),
                     )
                     await asyncio.wait_for(conn.upgraded, 60)
-                except (OSError, ConnectionError, TimeoutError) as exc:
+                except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
                     errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
                     if attempt < 3:
                         retries += 1

@@ -95,15 +95,19 @@ def report(r: dict[str, Any]) -> str:
             f"{p['wall_s']:.1f}",
             f"{p['cpu_s']:.2f}",
             f"{p['sys_s']:.2f}",
+            f"{p['gc_s']:.2f} ({p['gc_gen2']})",
             f"{p['cpu_s'] / p['wall_s'] * 100:.0f}%" if p["wall_s"] else "-",
         ]
         for name, p in r["phases"].items()
     ]
+    head = ["phase", "wall s", "server CPU s", "of which kernel", "of which GC (full GCs)", "CPU"]
     base_rss, base_fds = r["rss_before"], r["samples"][0]["fds"]
+    most = max(s["fds"] - base_fds for s in r["samples"])
     rows = []
     for s in curve(r["samples"]):
         conns = s["fds"] - base_fds
-        per = (s["rss"] - base_rss) / conns / KIB if conns > 100 else None
+        # per connection only while (nearly) all are open, not while they come and go
+        per = (s["rss"] - base_rss) / conns / KIB if conns >= 0.9 * most > 0 else None
         rows.append(
             [
                 f"{s['t']:.0f}",
@@ -117,8 +121,7 @@ def report(r: dict[str, Any]) -> str:
         [
             f"### Soak: {n:,} connections, {r['runner']}, {r['args']['minutes']:g} min",
             _table(["figure", "value"], figures),
-            "Server CPU per phase:\n\n"
-            + _table(["phase", "wall s", "server CPU s", "of which kernel s", "CPU"], phases),
+            "Server CPU per phase:\n\n" + _table(head, phases),
             "Server RSS over time (connections = open fds above the baseline):\n\n"
             + _table(["t s", "phase", "connections", "RSS MiB", "KiB per connection"], rows),
         ]
