@@ -39,6 +39,7 @@ import json
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -484,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--json", help="write the JSON here instead of --out")
     args = parser.parse_args(argv)
+    # `kill` ends the run through the `finally`s: the server and the clients stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = soak(args)
     result["problems"] = verdict(result)
     result["markdown"] = report(result)
