@@ -293,7 +293,8 @@ def wait_back(
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
-    n, result = args.connections, {"args": vars(args).copy()}
+    n = args.connections
+    result: dict[str, Any] = {"args": vars(args).copy()}
     limit = check_file_limit(n, args.clients)
     server = Server(args.runner, args.backlog)
     clients = Clients(args.clients)

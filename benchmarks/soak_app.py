@@ -73,7 +73,8 @@ async def publish() -> dict[str, int]:
 
 def live_tasks() -> int:
     """Every task of this Trio run: the root task and its descendants."""
-    count, pending = 0, [trio.lowlevel.current_root_task()]
+    root = trio.lowlevel.current_root_task()
+    count, pending = 0, [root] if root is not None else []
     while pending:
         task = pending.pop()
         count += 1
