@@ -17,6 +17,7 @@ help:
 	@echo "make docs         build the docs site into site/ (strict: a warning fails)"
 	@echo "make conformance  Autobahn testsuite, server and client side"
 	@echo "make bench        benchmarks against the peers"
+	@echo "make soak         50,000 connections in one room on one worker for 3 min (not in CI)"
 	@echo "make fuzz         fuzz handshakes, frames and routing: 1,000,000 inputs (atheris)"
 	@echo "make dist         sdist and wheel into dist/ (to pip install elsewhere; docs/install.md)"
 
@@ -83,6 +84,18 @@ bench: $(STAMP)
 .PHONY: slowloris
 slowloris: $(STAMP)
 	$(PY) benchmarks/slowloris.py
+
+# 50,000 connections on one worker process, one room, 3 minutes of echoes, one broadcast, all
+# closed: RSS per connection and its curve, broadcast time, handshake p99, tasks and fds before
+# and after (benchmarks/soak.py; not part of CI). SOAK_ARGS adds flags: SOAK_ARGS="--minutes 10".
+# soak-hypercorn: the shorter comparison run under Hypercorn.
+SOAK_ARGS ?=
+.PHONY: soak soak-hypercorn
+soak: $(STAMP)
+	$(PY) benchmarks/soak.py --runner wsframework --connections 50000 --minutes 3 $(SOAK_ARGS)
+
+soak-hypercorn: $(STAMP)
+	$(PY) benchmarks/soak.py --runner hypercorn --connections 10000 --minutes 1 $(SOAK_ARGS)
 
 # The dev toolchain plus atheris (the `fuzz` extra). Not in CI: `make test` has a short run.
 $(FUZZ_STAMP): pyproject.toml

@@ -21,6 +21,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of process ``pid`` in seconds: in Python/user space, and in the kernel."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of process ``pid`` in bytes."""
     with open(f"/proc/{pid}/status", "rb") as f:
