@@ -478,12 +478,12 @@ class App:
 
     # ------------------------------------------------------------------ dispatch
 
-    async def handle_websocket(self, request: WebSocketRequest) -> None:
+    def handle_websocket(self, request: WebSocketRequest) -> Awaitable[None]:
         """The native server's handler: route, run middleware and the handler.
 
         Pass it to :func:`serve_websocket` (``serve_websocket(app.handle_websocket, ...)``) or
-        use :meth:`serve`. Cancelling it cancels the handler (the caller,
-        :func:`~wsframework.handling.run_handler`, then closes with 1001).
+        use :meth:`serve`. Routes at once and returns what to await (no frame of its own per
+        connection); cancelling that cancels the handler (then closed with 1001).
 
         Raises:
             TypeError: the matched route is a plain :class:`~wsframework.routing.Route` that
@@ -496,8 +496,7 @@ class App:
             body = b"Not Found\n"
             if match.other_kind:
                 body = b"Not Found: this path serves plain HTTP, not WebSocket.\n"
-            await request.reject(404, body=body)
-            return
+            return request.reject(404, body=body)
         if not isinstance(route, WebSocketRoute):
             raise TypeError(
                 f"route {route.template!r} is a plain Route: add WebSocket routes with "
@@ -512,9 +511,8 @@ class App:
         ):
             wanted = ", ".join(route.subprotocols)
             text = f"This endpoint requires a subprotocol: one of {wanted}\n"
-            await request.reject(400, body=text.encode())
-            return
-        await self._middleware.chain("websocket", self._call_endpoint)(request)
+            return request.reject(400, body=text.encode())
+        return self._middleware.chain("websocket", self._call_endpoint)(request)
 
     def route_path(self, request: BaseRequest) -> str:
         """The path the router matches for ``request``: its :attr:`~BaseRequest.url_path`
@@ -531,10 +529,16 @@ class App:
         """The ASGI 3 entry point (``hypercorn --worker-class trio module:app``)."""
         await asgi_app(self, scope, receive, send)
 
-    async def _call_endpoint(self, request: WebSocketRequest) -> None:
+    def _call_endpoint(self, request: WebSocketRequest) -> Awaitable[None]:
         route = request.route
         if route is None:
             raise RuntimeError("a middleware cleared request.route: the App has no handler to call")
+        if not self._exception_handlers:  # nothing to catch: no frame of ours around it
+            endpoint: Handler = route.endpoint
+            return endpoint(request)
+        return self._call_guarded(route, request)
+
+    async def _call_guarded(self, route: WebSocketRoute, request: WebSocketRequest) -> None:
         try:
             await route.endpoint(request)
         except Exception as exc:

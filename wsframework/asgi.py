@@ -68,8 +68,8 @@ class ASGIApplication(Protocol):
         """The limits of this transport (queue and message sizes, timeouts, body size)."""
         ...
 
-    async def handle_websocket(self, request: WebSocketRequest) -> None:
-        """Handle one WebSocket handshake and its connection; called through
+    def handle_websocket(self, request: WebSocketRequest) -> Awaitable[None]:
+        """Handle one WebSocket handshake and its connection (what to await); called through
         :func:`~wsframework.handling.run_handler`, which cancels it when the ASGI server
         cancels the call (then closes with 1001)."""
         ...
