@@ -514,9 +514,10 @@ class StreamConnection(WebSocketConnection):
                 if more:
                     await self._stream.send_all(more)
         except trio.Cancelled:
-            # No frame may follow a partial one: the connection can only be dropped now.
+            # No frame may follow a partial one: drop the connection now (the peer sees EOF).
             self._torn = True
             self._set_closed(CloseReason(1006, None))
+            await self._close_stream()
             raise
         if scope.cancelled_caught:
             self._torn = True
