@@ -22,6 +22,7 @@ from wsframework import (
     serve_websocket,
 )
 from wsframework.cli.common import seconds, seconds_text
+from wsframework.compat import trio_websocket
 from wsframework.options import SAME_AS_INTERVAL, ASGIOptions, ClientOptions, timeout_seconds
 from wsframework.server import serve_stream
 from wsframework.testing import TestClient
@@ -235,3 +236,25 @@ async def test_a_drain_without_timeout_waits_for_every_handler(
         with trio.fail_after(5):
             await drained.wait()
     assert results == [True]
+
+
+async def test_the_compat_module_takes_none_where_trio_websocket_takes_seconds() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    try:
+        server = trio_websocket.WebSocketServer(
+            echo_app().handle_websocket,
+            listeners,
+            connect_timeout=None,
+            disconnect_timeout=None,
+            ping_interval=5,
+            ping_timeout=None,
+        )
+        options = server.options
+        assert (options.connect_timeout, options.disconnect_timeout) == (None, None)
+        assert options.keepalive == (5, math.inf)
+        default = trio_websocket.WebSocketServer(echo_app().handle_websocket, listeners).options
+        assert (default.connect_timeout, default.disconnect_timeout) == (60, 60)
+        assert default.ping_timeout is SAME_AS_INTERVAL
+    finally:
+        for listener in listeners:
+            await listener.aclose()
