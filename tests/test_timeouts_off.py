@@ -24,6 +24,7 @@ from wsframework import (
 from wsframework.cli.common import seconds, seconds_text
 from wsframework.compat import trio_websocket
 from wsframework.options import SAME_AS_INTERVAL, ASGIOptions, ClientOptions, timeout_seconds
+from wsframework.reconnect import ReconnectOptions
 from wsframework.server import serve_stream
 from wsframework.testing import TestClient
 
@@ -48,6 +49,8 @@ def test_none_is_off_and_maps_to_infinity() -> None:
     assert ClientOptions(ping_interval=5, ping_timeout=None).keepalive == (5, math.inf)
     assert ClientOptions().ping_timeout is SAME_AS_INTERVAL
     assert repr(SAME_AS_INTERVAL) == "SAME_AS_INTERVAL"
+    with pytest.raises(ValueError, match=r"^initial_delay must be a number greater than 0, got"):
+        ReconnectOptions(initial_delay=None)  # a delay, not a timeout: None is no setting
 
 
 @pytest.mark.parametrize("text", ["off", "OFF", " none "])

@@ -72,12 +72,18 @@ def timeout_seconds(timeout: float | None) -> float:
     return math.inf if timeout is None else timeout
 
 
-def _positive(name: str, value: Any, unit: str = "a number of seconds") -> None:
-    """Check a setting that is either ``None`` (off) or a number greater than 0."""
-    if value is None:
+def _positive(name: str, value: Any, *, optional: bool = False, unit: str = "a number") -> None:
+    """Check a setting that is a number greater than 0 (or ``None``, off, when ``optional``)."""
+    if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be {unit} greater than 0 or None (off), got {value!r}")
+        off = " or None (off)" if optional else ""
+        raise ValueError(f"{name} must be {unit} greater than 0{off}, got {value!r}")
+
+
+def _timeout(name: str, value: Any) -> None:
+    """Check a timeout: seconds greater than 0, or ``None`` (off)."""
+    _positive(name, value, optional=True, unit="a number of seconds")
 
 
 def _check_queue(value: Any) -> None:
@@ -138,12 +144,12 @@ class ConnectionOptions:
         if self.receive_buffer_size is None:
             object.__setattr__(self, "receive_buffer_size", RECEIVE_BYTES)
         _check_size("receive_buffer_size", self.receive_buffer_size)
-        _positive("connect_timeout", self.connect_timeout)
-        _positive("disconnect_timeout", self.disconnect_timeout)
-        _positive("ping_interval", self.ping_interval)
+        _timeout("connect_timeout", self.connect_timeout)
+        _timeout("disconnect_timeout", self.disconnect_timeout)
+        _timeout("ping_interval", self.ping_interval)
         if self.ping_timeout is not SAME_AS_INTERVAL:
-            _positive("ping_timeout", self.ping_timeout)
-        _positive("send_timeout", self.send_timeout)
+            _timeout("ping_timeout", self.ping_timeout)
+        _timeout("send_timeout", self.send_timeout)
         if self.compression is not None and not isinstance(self.compression, DeflateOptions):
             raise ValueError(
                 "compression must be a DeflateOptions or None, "
@@ -233,7 +239,7 @@ class ServerOptions(ConnectionOptions):
         for name in ("max_connections", "max_connections_per_ip", "handshake_burst"):
             if getattr(self, name) is not None:
                 _check_size(name, getattr(self, name))
-        _positive("handshake_rate", self.handshake_rate, "a number of handshakes a second")
+        _positive("handshake_rate", self.handshake_rate, optional=True)
 
 
 @dataclass(frozen=True)
@@ -273,6 +279,6 @@ class ASGIOptions:
     def __post_init__(self) -> None:
         _check_queue(self.message_queue_size)
         _check_size("max_message_size", self.max_message_size)
-        _positive("receive_timeout", self.receive_timeout)
-        _positive("disconnect_timeout", self.disconnect_timeout)
+        _timeout("receive_timeout", self.receive_timeout)
+        _timeout("disconnect_timeout", self.disconnect_timeout)
         _check_size("max_http_body", self.max_http_body)
