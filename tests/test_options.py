@@ -15,6 +15,7 @@ from wsframework.options import (
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
+    SAME_AS_INTERVAL,
     SEND_TIMEOUT,
     ASGIOptions,
     ClientOptions,
@@ -37,7 +38,7 @@ def test_connection_defaults(cls: type[ConnectionOptions]) -> None:
     assert options.receive_buffer_size == options.read_size == RECEIVE_BYTES == 64 * 1024
     assert options.disconnect_timeout == CONN_TIMEOUT == 60
     assert options.compression == DeflateOptions()
-    assert options.ping_interval is None and options.ping_timeout is None
+    assert options.ping_interval is None and options.ping_timeout is SAME_AS_INTERVAL
     assert options.keepalive is None
 
 
@@ -123,6 +124,8 @@ def test_keepalive() -> None:
 # ---------------------------------------------------------------------- refusals
 
 
+SECONDS = "a number of seconds greater than 0 or None (off)"
+
 INVALID = [
     ("message_queue_size", -1, "an integer >= 0"),
     ("message_queue_size", 1.5, "an integer >= 0"),
@@ -134,17 +137,16 @@ INVALID = [
     ("max_message_size", False, "an integer greater than 0"),
     ("receive_buffer_size", 0, "an integer greater than 0"),
     ("receive_buffer_size", "64k", "an integer greater than 0"),
-    ("connect_timeout", 0, "a number greater than 0"),
-    ("connect_timeout", -1.0, "a number greater than 0"),
-    ("connect_timeout", None, "a number greater than 0"),
-    ("connect_timeout", math.nan, "a number greater than 0"),
-    ("disconnect_timeout", 0, "a number greater than 0"),
-    ("disconnect_timeout", "60", "a number greater than 0"),
-    ("disconnect_timeout", True, "a number greater than 0"),
-    ("ping_interval", 0, "a number greater than 0"),
-    ("ping_interval", -3, "a number greater than 0"),
-    ("ping_timeout", 0.0, "a number greater than 0"),
-    ("ping_timeout", "soon", "a number greater than 0"),
+    ("connect_timeout", 0, SECONDS),
+    ("connect_timeout", -1.0, SECONDS),
+    ("connect_timeout", math.nan, SECONDS),
+    ("disconnect_timeout", 0, SECONDS),
+    ("disconnect_timeout", "60", SECONDS),
+    ("disconnect_timeout", True, SECONDS),
+    ("ping_interval", 0, SECONDS),
+    ("ping_interval", -3, SECONDS),
+    ("ping_timeout", 0.0, SECONDS),
+    ("ping_timeout", "soon", SECONDS),
 ]
 
 
@@ -177,10 +179,9 @@ def test_server_max_http_body(value: Any) -> None:
     [
         ("message_queue_size", -1, "an integer >= 0"),
         ("max_message_size", 0, "an integer greater than 0"),
-        ("receive_timeout", 0, "a number greater than 0"),
-        ("receive_timeout", "1", "a number greater than 0"),
-        ("disconnect_timeout", -1, "a number greater than 0"),
-        ("disconnect_timeout", None, "a number greater than 0"),
+        ("receive_timeout", 0, SECONDS),
+        ("receive_timeout", "1", SECONDS),
+        ("disconnect_timeout", -1, SECONDS),
         ("max_http_body", 0, "an integer greater than 0"),
     ],
 )

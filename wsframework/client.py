@@ -21,7 +21,10 @@ from .options import (
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
+    SAME_AS_INTERVAL,
     ClientOptions,
+    PingTimeout,
+    timeout_seconds,
 )
 from .protocol.client_handshake import ClientHandshake
 from .protocol.deflate_options import DEFAULT_DEFLATE, DeflateOptions
@@ -68,11 +71,11 @@ async def open_websocket(
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = RECEIVE_BYTES,
-    connect_timeout: float = CONN_TIMEOUT,
-    disconnect_timeout: float = CONN_TIMEOUT,
+    connect_timeout: float | None = CONN_TIMEOUT,
+    disconnect_timeout: float | None = CONN_TIMEOUT,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
 ) -> AsyncGenerator[WebSocketConnection, None]:
     """Connect on entry, close on exit: ``async with open_websocket(...) as ws:``.
 
@@ -87,11 +90,14 @@ async def open_websocket(
             the reader waits until each message is taken (as in trio-websocket).
         max_message_size: larger incoming messages close the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB by default).
-        connect_timeout: seconds for TCP, TLS and the opening handshake together.
-        disconnect_timeout: seconds for the closing handshake on exit.
+        connect_timeout: seconds for TCP, TLS and the opening handshake together (60 s);
+            ``None`` waits for ever.
+        disconnect_timeout: seconds for the closing handshake on exit (60 s); ``None`` waits
+            for ever.
         compression: permessage-deflate settings to offer, ``None`` to offer none.
         ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
-        ping_timeout: close with 1011 when a keepalive pong takes longer.
+        ping_timeout: close with 1011 when a keepalive pong takes longer (by default
+            ``ping_interval``); ``None`` turns the pong timeout off.
 
     Cancelling the block closes the connection (the close is shielded and bounded by
     ``disconnect_timeout``). Exceptions from the block come out unwrapped.
@@ -150,7 +156,7 @@ async def _connect_bounded(
     """:func:`_connect` within ``connect_timeout``, a network failure raised as a
     :exc:`HandshakeError` whose message names it (its ``OSError`` is the ``__cause__``)."""
     try:
-        with trio.fail_after(options.connect_timeout):
+        with trio.fail_after(timeout_seconds(options.connect_timeout)):
             return await _connect(
                 nursery, host, port, resource, use_ssl, subprotocols, extra_headers, options
             )
@@ -169,7 +175,7 @@ async def _close_bounded(connection: WebSocketConnection, options: ClientOptions
     """Close ``connection`` (shielded) within ``disconnect_timeout``."""
     with trio.CancelScope(shield=True):
         try:
-            with trio.fail_after(options.disconnect_timeout):
+            with trio.fail_after(timeout_seconds(options.disconnect_timeout)):
                 await connection.aclose()
         except trio.TooSlowError:
             raise DisconnectionTimeout(
@@ -225,12 +231,12 @@ def open_websocket_url(
     extra_headers: list[tuple[bytes, bytes]] | None = None,
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = MAX_MESSAGE_SIZE,
-    connect_timeout: float = CONN_TIMEOUT,
-    disconnect_timeout: float = CONN_TIMEOUT,
+    connect_timeout: float | None = CONN_TIMEOUT,
+    disconnect_timeout: float | None = CONN_TIMEOUT,
     receive_buffer_size: int | None = RECEIVE_BYTES,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
 ) -> AbstractAsyncContextManager[WebSocketConnection]:
     """:func:`open_websocket` for a ``ws://`` or ``wss://`` URL.
 
@@ -281,7 +287,7 @@ async def connect_websocket(
     receive_buffer_size: int | None = RECEIVE_BYTES,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
 ) -> WebSocketConnection:
     """Open a client connection whose background task runs in ``nursery``; you close it.
 
@@ -345,7 +351,7 @@ async def connect_websocket_url(
     receive_buffer_size: int | None = RECEIVE_BYTES,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
 ) -> WebSocketConnection:
     """:func:`connect_websocket` for a ``ws://`` or ``wss://`` URL.
 
@@ -378,7 +384,7 @@ async def wrap_client_stream(
     receive_buffer_size: int | None = RECEIVE_BYTES,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
 ) -> WebSocketConnection:
     """Run the client handshake over any trio stream; the reader task runs in ``nursery``.
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 from collections.abc import Callable
 from functools import partial
@@ -44,7 +43,7 @@ from .interface import (
     stream_endpoint,
 )
 from .keepalive import keepalive as keepalive_task
-from .options import ConnectionOptions
+from .options import ConnectionOptions, timeout_seconds
 from .protocol.close import CloseReason, check_close_code
 from .protocol.engine import (
     CloseReceived,
@@ -411,7 +410,7 @@ class StreamConnection(WebSocketConnection):
             return
         if self._finished is None:
             self._finished = trio.Event()
-        with trio.move_on_after(self._disconnect_timeout):
+        with trio.move_on_after(timeout_seconds(self._disconnect_timeout)):
             await self._finished.wait()
 
     def _mark_finished(self) -> None:
@@ -510,14 +509,15 @@ class StreamConnection(WebSocketConnection):
         """Write what the socket did not take at once, within ``send_timeout``, else drop the
         connection (1008; no close frame can follow a partial one, nor pass a full socket)."""
         try:
-            with trio.move_on_after(self._send_timeout or math.inf) as scope:
+            with trio.move_on_after(timeout_seconds(self._send_timeout)) as scope:
                 await self._stream.send_all(data)
                 if more:
                     await self._stream.send_all(more)
         except trio.Cancelled:
-            # No frame may follow a partial one: the connection can only be dropped now.
+            # No frame may follow a partial one: drop the connection now (the peer sees EOF).
             self._torn = True
             self._set_closed(CloseReason(1006, None))
+            await self._close_stream()
             raise
         if scope.cancelled_caught:
             self._torn = True

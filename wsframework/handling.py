@@ -32,6 +32,7 @@ import trio
 from . import _stats as stats
 from .exceptions import ConnectionClosed
 from .http import Response
+from .options import timeout_seconds
 from .protocol.close import check_close_code
 from .request import WebSocketRequest
 
@@ -61,7 +62,7 @@ HTTP_CLOSE_OFFSET = 4000
 
 
 async def run_handler(
-    handler: Handler, request: WebSocketRequest, disconnect_timeout: float
+    handler: Handler, request: WebSocketRequest, disconnect_timeout: float | None
 ) -> None:
     """Call ``handler(request)`` and answer for it: map a failure to 1011 or HTTP 500, close
     what it left open, reject (403) a handshake it left pending.
@@ -69,13 +70,15 @@ async def run_handler(
     Args:
         handler: the application's handler.
         request: the opening handshake, from either transport.
-        disconnect_timeout: seconds each final close may wait for the peer's close frame.
+        disconnect_timeout: seconds each final close may wait for the peer's close frame
+            (``None``: for ever).
 
     Cancelling it (a server shutting down) cancels the handler; the connection is then closed
     with 1001 (shielded and bounded by 1 s) and ``trio.Cancelled`` propagates. The final close
     is shielded and bounded by ``disconnect_timeout``, so this needs no timeout of its own.
     Exceptions from the handler are logged, never raised.
     """
+    limit = timeout_seconds(disconnect_timeout)
     try:
         await handler(request)
     except ConnectionClosed as exc:
@@ -92,7 +95,7 @@ async def run_handler(
         logger.exception("handler error on %s from %s", request.path, request.remote)
         connection = request.connection
         if connection is not None:
-            with trio.move_on_after(disconnect_timeout):
+            with trio.move_on_after(limit):
                 await connection.aclose(1011, "internal server error")
         elif request.handshake_state == "pending":
             await request.reject(500, body=b"Internal Server Error\n")
@@ -104,7 +107,7 @@ async def run_handler(
                 )
         connection = request.connection
         if connection is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(disconnect_timeout):
+            with trio.CancelScope(shield=True), trio.move_on_after(limit):
                 await connection.aclose()
             stats.closed(connection, connection.closed)
 

@@ -15,9 +15,11 @@ says so.
 
 from __future__ import annotations
 
+import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Final, Literal, TypeAlias
 
 from typing_extensions import Self
 
@@ -30,11 +32,14 @@ __all__ = [
     "MAX_MESSAGE_SIZE",
     "MESSAGE_QUEUE_SIZE",
     "RECEIVE_BYTES",
+    "SAME_AS_INTERVAL",
     "SEND_TIMEOUT",
     "ASGIOptions",
     "ClientOptions",
     "ConnectionOptions",
+    "PingTimeout",
     "ServerOptions",
+    "timeout_seconds",
 ]
 
 CONN_TIMEOUT = 60.0
@@ -46,11 +51,39 @@ RECEIVE_BYTES = 64 * 2**10
 MAX_HTTP_BODY = 2**20
 
 
-def _positive(name: str, value: Any, *, optional: bool = False) -> None:
+class _Default(enum.Enum):
+    SAME_AS_INTERVAL = "same as ping_interval"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: ``ping_timeout``'s default: a pong may take as long as ``ping_interval``. ``None`` turns the
+#: pong timeout off (pings are still sent); ``ping_interval=None`` turns keepalive off.
+SAME_AS_INTERVAL: Final = _Default.SAME_AS_INTERVAL
+
+#: What ``ping_timeout`` accepts: seconds, ``None`` (no pong timeout) or :data:`SAME_AS_INTERVAL`.
+PingTimeout: TypeAlias = float | Literal[_Default.SAME_AS_INTERVAL] | None
+
+
+def timeout_seconds(timeout: float | None) -> float:
+    """``timeout`` as ``trio.move_on_after`` and ``trio.fail_after`` take it: ``None`` (the
+    timeout is off) becomes ``math.inf``, which never expires."""
+    return math.inf if timeout is None else timeout
+
+
+def _positive(name: str, value: Any, *, optional: bool = False, unit: str = "a number") -> None:
+    """Check a setting that is a number greater than 0 (or ``None``, off, when ``optional``)."""
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number greater than 0, got {value!r}")
+        off = " or None (off)" if optional else ""
+        raise ValueError(f"{name} must be {unit} greater than 0{off}, got {value!r}")
+
+
+def _timeout(name: str, value: Any) -> None:
+    """Check a timeout: seconds greater than 0, or ``None`` (off)."""
+    _positive(name, value, optional=True, unit="a number of seconds")
 
 
 def _check_queue(value: Any) -> None:
@@ -75,15 +108,21 @@ class ConnectionOptions:
         max_message_size: a larger incoming message closes the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB); ``None`` means the default.
         connect_timeout: seconds for the opening handshake (on a client: TCP, TLS and the
-            handshake together).
-        disconnect_timeout: seconds to wait for the peer's close frame when closing.
+            handshake together); ``None`` waits for ever.
+        disconnect_timeout: seconds to wait for the peer's close frame when closing; ``None``
+            waits for ever.
         compression: permessage-deflate settings, ``None`` for no compression.
-        ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
-        ping_timeout: close with 1011 when a keepalive pong takes longer than this
-            (``None``: the same as ``ping_interval``).
+        ping_interval: send a keepalive ping this often (seconds); ``None`` disables keepalive.
+        ping_timeout: close with 1011 when a keepalive pong takes longer than this; the
+            default, :data:`SAME_AS_INTERVAL`, is ``ping_interval``; ``None`` turns the pong
+            timeout off (pings are still sent).
         send_timeout: seconds one send may wait for a peer that does not read (a full socket)
             before the connection is dropped with 1008; ``None`` (a client's default) waits
             for ever.
+
+    Every timeout here is off with ``None`` (``math.inf`` works too); a caller's own
+    ``trio.move_on_after`` or ``trio.fail_after`` around a call still applies, and whichever
+    expires first wins (see ``docs/timeouts.md``).
 
     Raises:
         ValueError: a setting is out of range (the message names it and the value).
@@ -92,11 +131,11 @@ class ConnectionOptions:
     message_queue_size: int = MESSAGE_QUEUE_SIZE
     max_message_size: int = MAX_MESSAGE_SIZE
     receive_buffer_size: int | None = RECEIVE_BYTES
-    connect_timeout: float = CONN_TIMEOUT
-    disconnect_timeout: float = CONN_TIMEOUT
+    connect_timeout: float | None = CONN_TIMEOUT
+    disconnect_timeout: float | None = CONN_TIMEOUT
     compression: DeflateOptions | None = DEFAULT_DEFLATE
     ping_interval: float | None = None
-    ping_timeout: float | None = None
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL
     send_timeout: float | None = None
 
     def __post_init__(self) -> None:
@@ -105,11 +144,12 @@ class ConnectionOptions:
         if self.receive_buffer_size is None:
             object.__setattr__(self, "receive_buffer_size", RECEIVE_BYTES)
         _check_size("receive_buffer_size", self.receive_buffer_size)
-        _positive("connect_timeout", self.connect_timeout)
-        _positive("disconnect_timeout", self.disconnect_timeout)
-        _positive("ping_interval", self.ping_interval, optional=True)
-        _positive("ping_timeout", self.ping_timeout, optional=True)
-        _positive("send_timeout", self.send_timeout, optional=True)
+        _timeout("connect_timeout", self.connect_timeout)
+        _timeout("disconnect_timeout", self.disconnect_timeout)
+        _timeout("ping_interval", self.ping_interval)
+        if self.ping_timeout is not SAME_AS_INTERVAL:
+            _timeout("ping_timeout", self.ping_timeout)
+        _timeout("send_timeout", self.send_timeout)
         if self.compression is not None and not isinstance(self.compression, DeflateOptions):
             raise ValueError(
                 "compression must be a DeflateOptions or None, "
@@ -124,11 +164,13 @@ class ConnectionOptions:
 
     @property
     def keepalive(self) -> tuple[float, float] | None:
-        """``(interval, timeout)`` of the keepalive pings, or ``None`` when they are off."""
+        """``(interval, timeout)`` of the keepalive pings, or ``None`` when they are off; a
+        timeout that is off is ``math.inf``."""
         if self.ping_interval is None:
             return None
-        timeout = self.ping_timeout if self.ping_timeout is not None else self.ping_interval
-        return self.ping_interval, timeout
+        if self.ping_timeout is SAME_AS_INTERVAL:
+            return self.ping_interval, self.ping_interval
+        return self.ping_interval, timeout_seconds(self.ping_timeout)
 
     @classmethod
     def settings_in(cls, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,7 +225,7 @@ class ServerOptions(ConnectionOptions):
             size); ``None``: the rate rounded up.
     """
 
-    connect_timeout: float = HANDSHAKE_TIMEOUT
+    connect_timeout: float | None = HANDSHAKE_TIMEOUT
     send_timeout: float | None = SEND_TIMEOUT
     max_http_body: int = MAX_HTTP_BODY
     max_connections: int | None = None
@@ -221,7 +263,7 @@ class ASGIOptions:
         max_message_size: a larger incoming message closes the connection with 1009.
         receive_timeout: close with 1011 a connection that sent nothing for this many seconds
             (the ASGI server pings but never notices a missing pong); ``None`` disables.
-        disconnect_timeout: seconds a handler's final close may take.
+        disconnect_timeout: seconds a handler's final close may take; ``None`` waits for ever.
         max_http_body: a plain HTTP request with a larger body is answered with 413.
 
     Raises:
@@ -231,12 +273,12 @@ class ASGIOptions:
     message_queue_size: int = MESSAGE_QUEUE_SIZE
     max_message_size: int = MAX_MESSAGE_SIZE
     receive_timeout: float | None = None
-    disconnect_timeout: float = CONN_TIMEOUT
+    disconnect_timeout: float | None = CONN_TIMEOUT
     max_http_body: int = MAX_HTTP_BODY
 
     def __post_init__(self) -> None:
         _check_queue(self.message_queue_size)
         _check_size("max_message_size", self.max_message_size)
-        _positive("receive_timeout", self.receive_timeout, optional=True)
-        _positive("disconnect_timeout", self.disconnect_timeout)
+        _timeout("receive_timeout", self.receive_timeout)
+        _timeout("disconnect_timeout", self.disconnect_timeout)
         _check_size("max_http_body", self.max_http_body)

@@ -26,7 +26,10 @@ from .options import (
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
+    SAME_AS_INTERVAL,
+    PingTimeout,
     ServerOptions,
+    timeout_seconds,
 )
 from .protocol.close import check_close_code
 from .protocol.deflate import DEFAULT_DEFLATE, DeflateOptions, negotiate_deflate
@@ -189,7 +192,7 @@ async def serve_stream(
     try:
         request: HandshakeRequest | None = None
         handshake = ServerHandshake()
-        with trio.move_on_after(options.connect_timeout):
+        with trio.move_on_after(timeout_seconds(options.connect_timeout)):
             try:
                 request = await read_handshake(stream, options.read_size, handshake)
             except UpgradeRequired as plain:
@@ -293,11 +296,11 @@ class WebSocketServer:
         message_queue_size: int = MESSAGE_QUEUE_SIZE,
         max_message_size: int = MAX_MESSAGE_SIZE,
         receive_buffer_size: int | None = RECEIVE_BYTES,
-        connect_timeout: float = HANDSHAKE_TIMEOUT,
-        disconnect_timeout: float = CONN_TIMEOUT,
+        connect_timeout: float | None = HANDSHAKE_TIMEOUT,
+        disconnect_timeout: float | None = CONN_TIMEOUT,
         compression: DeflateOptions | None = DEFAULT_DEFLATE,
         ping_interval: float | None = None,
-        ping_timeout: float | None = None,
+        ping_timeout: PingTimeout = SAME_AS_INTERVAL,
         http_handler: HTTPHandler | None = None,
         options: ServerOptions | None = None,
     ) -> None:
@@ -387,10 +390,11 @@ class WebSocketServer:
         *,
         code: int = 1001,
         reason: str = "server shutting down",
-        timeout: float = 10.0,
+        timeout: float | None = 10.0,
     ) -> bool:
         """Drain gracefully: stop accepting, refuse new handshakes (503), close every open
-        connection with ``code``, and wait up to ``timeout`` seconds for all handlers to end.
+        connection with ``code``, and wait up to ``timeout`` seconds for all handlers to end
+        (``None``: wait for ever; a caller's ``trio.move_on_after`` around it still applies).
 
         Returns whether everything ended in time; then cancel :meth:`run` to finish (handlers
         still running are cancelled). Messages handlers sent before the close frame are
@@ -407,13 +411,13 @@ class WebSocketServer:
         finally:
             stats.STATS.draining -= 1
 
-    async def _drain(self, code: int, reason: str, timeout: float) -> bool:
+    async def _drain(self, code: int, reason: str, timeout: float | None) -> bool:
         self._listen_scope.cancel()
         for listener in self._listeners:  # refuse new clients now, not after the drain
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(listener)
         logger.info("draining %d connection(s) with close code %d", self._tracker.active, code)
-        with trio.move_on_after(timeout) as scope:
+        with trio.move_on_after(timeout_seconds(timeout)) as scope:
             async with trio.open_nursery() as nursery:
                 for connection in list(self._tracker.connections):
                     nursery.start_soon(connection.aclose, code, reason)
@@ -431,11 +435,11 @@ async def serve_websocket(
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = RECEIVE_BYTES,
-    connect_timeout: float = HANDSHAKE_TIMEOUT,
-    disconnect_timeout: float = CONN_TIMEOUT,
+    connect_timeout: float | None = HANDSHAKE_TIMEOUT,
+    disconnect_timeout: float | None = CONN_TIMEOUT,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve WebSockets over TCP (TLS when ``ssl_context`` is given) until cancelled.
@@ -455,12 +459,13 @@ async def serve_websocket(
         max_message_size: larger incoming messages close the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB by default).
         connect_timeout: seconds a client has to send its whole opening handshake (10 s;
-            a stalled one is dropped).
-        disconnect_timeout: seconds to wait for the peer's close frame when closing.
+            a stalled one is dropped); ``None`` waits for ever.
+        disconnect_timeout: seconds to wait for the peer's close frame when closing (60 s);
+            ``None`` waits for ever.
         compression: permessage-deflate settings, ``None`` to refuse compression.
         ping_interval: send a keepalive ping this often (seconds); ``None`` disables.
-        ping_timeout: close with 1011 when a keepalive pong takes longer (defaults to
-            ``ping_interval``).
+        ping_timeout: close with 1011 when a keepalive pong takes longer (by default
+            ``ping_interval``); ``None`` turns the pong timeout off.
     """
     options = ServerOptions(**ServerOptions.settings_in(locals()))
     address = (host, port, ssl_context)

@@ -176,6 +176,33 @@ def test_limit_flags_make_the_server_options() -> None:
     assert config("--send-timeout", "0").server_options().send_timeout is None
 
 
+def test_off_turns_a_timeout_flag_off_in_the_worker_too(tmp_path: Path) -> None:
+    cfg = config(
+        *("--workers", "2", "--app-dir", str(tmp_path), "--graceful-timeout", "off"),
+        *("--handshake-timeout", "off", "--send-timeout", "OFF"),
+    )
+    assert (cfg.graceful_timeout, cfg.handshake_timeout, cfg.send_timeout) == (None, None, None)
+    options = cfg.server_options()
+    assert (options.connect_timeout, options.send_timeout) == (None, None)
+    argv = cfg.worker_argv(7, 1)
+    for flag in ("--graceful-timeout", "--handshake-timeout", "--send-timeout"):
+        assert argv[argv.index(flag) + 1] == "off"
+    worker = RunConfig.from_args(build_parser().parse_args(argv[3:]))
+    assert (worker.graceful_timeout, worker.handshake_timeout, worker.send_timeout) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_timeout_flag_that_is_neither_seconds_nor_off_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "cliapp:app", "--send-timeout", "never"])
+    assert "--send-timeout: invalid seconds value: 'never'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -40,6 +40,7 @@ from wsproto.events import (
 import wsframework
 from wsframework import DeflateOptions
 from wsframework.compat import trio_websocket as W
+from wsframework.options import SAME_AS_INTERVAL
 
 from ..peers import ScriptedPeer
 from .helpers import TIMEOUT
@@ -80,7 +81,7 @@ ADDED_PARAMETERS: dict[str, tuple[str, ...]] = {
 ADDED_DEFAULTS: dict[str, Any] = {
     "compression": DeflateOptions(),
     "ping_interval": None,
-    "ping_timeout": None,
+    "ping_timeout": SAME_AS_INTERVAL,
     "compress": True,
     "http_handler": None,
     "options": None,

@@ -32,7 +32,7 @@ from . import asyncapi as _asyncapi
 # ``X as X`` marks a re-export: every public name of the former single-module cli.py is still
 # importable from wsframework.cli.
 from .common import PROG as PROG
-from .common import CLIError, _add_app_dir, _say
+from .common import CLIError, _add_app_dir, _say, seconds
 from .config import Bound as Bound
 from .config import DrainableListener as DrainableListener
 from .config import RunConfig as RunConfig
@@ -152,10 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proc.add_argument(
         "--graceful-timeout",
-        type=float,
+        type=seconds,
         default=10.0,
         metavar="SECONDS",
-        help="how long a drain waits for handlers to finish (10)",
+        help="how long a drain waits for handlers to finish (10; off: no limit)",
     )
     proc.add_argument(
         "--close-code",
@@ -167,17 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     limits = run.add_argument_group("limits (per worker process; see docs/security.md)")
     limits.add_argument(
         "--handshake-timeout",
-        type=float,
+        type=seconds,
         default=HANDSHAKE_TIMEOUT,
         metavar="SECONDS",
-        help="time a client has to send its opening handshake (10)",
+        help="time a client has to send its opening handshake (10; off: no limit)",
     )
     limits.add_argument(
         "--send-timeout",
-        type=float,
+        type=seconds,
         default=SEND_TIMEOUT,
         metavar="SECONDS",
-        help="drop a client that reads nothing for this long while we send (30; 0: never)",
+        help="drop a client that reads nothing for this long while we send (30; off or 0: never)",
     )
     limits.add_argument(
         "--max-connections", type=int, metavar="N", help="WebSocket connections open at once"

@@ -12,6 +12,26 @@ class CLIError(Exception):
     """A user error: reported as one line (``wsframework: error: ...``), exit status 1."""
 
 
+#: What a timeout flag takes to turn the timeout off (``--send-timeout off``).
+OFF = "off"
+
+
+def seconds(text: str) -> float | None:
+    """A timeout flag's value (an ``argparse`` type): seconds, or ``off`` for ``None``.
+
+    Raises:
+        ValueError: neither a number nor ``off`` (argparse reports it as an invalid value).
+    """
+    if text.strip().lower() in (OFF, "none"):
+        return None
+    return float(text)
+
+
+def seconds_text(value: float | None) -> str:
+    """The flag value that :func:`seconds` reads back as ``value``."""
+    return OFF if value is None else repr(value)
+
+
 def _say(message: str) -> None:
     """A status line on stderr (startup, shutdown, workers): always shown."""
     # One write: lines from several workers sharing the stream must not interleave.

@@ -18,7 +18,7 @@ from ..options import HANDSHAKE_TIMEOUT, SEND_TIMEOUT, ServerOptions
 from ..protocol.close import check_close_code
 from ..rooms import BROKER_ENV, make_broker
 from ..tls import server_ssl_context
-from .common import CLIError
+from .common import CLIError, seconds_text
 
 
 @dataclass
@@ -39,14 +39,14 @@ class RunConfig:
     access_log: bool = True
     root_path: str | None = None
     factory: bool = False
-    graceful_timeout: float = 10.0
+    graceful_timeout: float | None = 10.0  # None: wait for ever
     close_code: int = 1001
     app_dir: str = "."
     backlog: int = 2048
     worker_id: int | None = None
     broker: str | None = None
-    handshake_timeout: float = HANDSHAKE_TIMEOUT
-    send_timeout: float = SEND_TIMEOUT  # 0: none
+    handshake_timeout: float | None = HANDSHAKE_TIMEOUT  # None: off
+    send_timeout: float | None = SEND_TIMEOUT  # None (or 0, as before): off
     max_connections: int | None = None
     max_connections_per_ip: int | None = None
     handshake_rate: float | None = None
@@ -88,7 +88,7 @@ class RunConfig:
             raise CLIError("--uds and --fd cannot be used together")
         if cfg.workers < 1:
             raise CLIError(f"--workers must be at least 1, got {cfg.workers}")
-        if not cfg.graceful_timeout >= 0:  # also NaN
+        if cfg.graceful_timeout is not None and not cfg.graceful_timeout >= 0:  # also NaN
             raise CLIError(f"--graceful-timeout must be >= 0, got {cfg.graceful_timeout:g}")
         if cfg.backlog < 1:
             raise CLIError(f"--backlog must be at least 1, got {cfg.backlog}")
@@ -142,7 +142,7 @@ class RunConfig:
         argv = [sys.executable, "-m", "wsframework", "run", self.app]
         argv += ["--fd", str(fd), "--worker-id", str(worker_id), "--app-dir", self.app_dir]
         argv += ["--log-level", self.log_level]
-        argv += ["--graceful-timeout", repr(self.graceful_timeout)]
+        argv += ["--graceful-timeout", seconds_text(self.graceful_timeout)]
         argv += ["--close-code", str(self.close_code)]
         if not self.access_log:
             argv.append("--no-access-log")
@@ -157,7 +157,9 @@ class RunConfig:
         if self.broker is not None:
             argv += ["--broker", self.broker]
         for flag, name in LIMIT_FLAGS.items():
-            if getattr(self, name) is not None:
+            if name in TIMEOUT_FLAGS:  # None is a setting here (off), not the default
+                argv += [flag, seconds_text(getattr(self, name))]
+            elif getattr(self, name) is not None:
                 argv += [flag, repr(getattr(self, name))]
         return argv
 
@@ -171,6 +173,9 @@ LIMIT_FLAGS = {
     "--handshake-rate": "handshake_rate",
     "--handshake-burst": "handshake_burst",
 }
+
+#: The fields of the timeout flags among :data:`LIMIT_FLAGS` (``off`` turns them off).
+TIMEOUT_FLAGS = frozenset({"handshake_timeout", "send_timeout"})
 
 
 def check_broker(url: str, given_as: str) -> None:

@@ -58,6 +58,11 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def _drain_bound(timeout: float | None) -> str:
+    """How long a drain waits, for the status line."""
+    return "no time limit" if timeout is None else f"up to {timeout:g}s"
+
+
 def _close_reason(code: int) -> str:
     return "service restart" if code == 1012 else "server shutting down"
 
@@ -136,7 +141,8 @@ async def serve_app(
                             _say(
                                 f"received {why}: stopped accepting, draining "
                                 f"{server.connection_count} connection(s) (close code "
-                                f"{cfg.close_code}, up to {cfg.graceful_timeout:g}s) (pid {pid})"
+                                f"{cfg.close_code}, {_drain_bound(cfg.graceful_timeout)}) "
+                                f"(pid {pid})"
                             )
                             drained = await server.shutdown(
                                 code=cfg.close_code,

@@ -95,7 +95,8 @@ class Supervisor:
             )
             self._wake.set()
             self._release_socket()
-            nursery.start_soon(self._kill_stragglers, self.cfg.graceful_timeout + 5)
+            if self.cfg.graceful_timeout is not None:  # off: the workers drain for ever
+                nursery.start_soon(self._kill_stragglers, self.cfg.graceful_timeout + 5)
         self._signal_all(signum)
 
     def _release_socket(self) -> None:

@@ -47,6 +47,8 @@ from ..options import (
     MAX_MESSAGE_SIZE,
     MESSAGE_QUEUE_SIZE,
     RECEIVE_BYTES,
+    SAME_AS_INTERVAL,
+    PingTimeout,
     ServerOptions,
 )
 from ..protocol.close import CloseReason
@@ -123,11 +125,11 @@ class WebSocketServer(_server.WebSocketServer):
         message_queue_size: int = MESSAGE_QUEUE_SIZE,
         max_message_size: int = MAX_MESSAGE_SIZE,
         receive_buffer_size: int | None = RECEIVE_BYTES,
-        connect_timeout: float = CONN_TIMEOUT,
-        disconnect_timeout: float = CONN_TIMEOUT,
+        connect_timeout: float | None = CONN_TIMEOUT,
+        disconnect_timeout: float | None = CONN_TIMEOUT,
         compression: DeflateOptions | None = DEFAULT_DEFLATE,
         ping_interval: float | None = None,
-        ping_timeout: float | None = None,
+        ping_timeout: PingTimeout = SAME_AS_INTERVAL,
         http_handler: HTTPHandler | None = None,
         options: ServerOptions | None = None,
     ) -> None:
@@ -157,11 +159,11 @@ async def serve_websocket(
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = MAX_MESSAGE_SIZE,
     receive_buffer_size: int | None = RECEIVE_BYTES,
-    connect_timeout: float = CONN_TIMEOUT,
-    disconnect_timeout: float = CONN_TIMEOUT,
+    connect_timeout: float | None = CONN_TIMEOUT,
+    disconnect_timeout: float | None = CONN_TIMEOUT,
     compression: DeflateOptions | None = DEFAULT_DEFLATE,
     ping_interval: float | None = None,
-    ping_timeout: float | None = None,
+    ping_timeout: PingTimeout = SAME_AS_INTERVAL,
     task_status: trio.TaskStatus[_server.WebSocketServer] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """wsframework's :func:`~wsframework.serve_websocket` with trio-websocket's 60 s

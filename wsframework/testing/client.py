@@ -23,7 +23,13 @@ from ..client import wrap_client_stream
 from ..datastructures import Headers
 from ..exceptions import ConnectionTimeout
 from ..interface import AddressedStream, Endpoint, WebSocketConnection
-from ..options import MAX_MESSAGE_SIZE, MESSAGE_QUEUE_SIZE, ClientOptions, ServerOptions
+from ..options import (
+    MAX_MESSAGE_SIZE,
+    MESSAGE_QUEUE_SIZE,
+    ClientOptions,
+    ServerOptions,
+    timeout_seconds,
+)
 from ..protocol.deflate_options import DeflateOptions
 from ..server import serve_stream
 
@@ -265,7 +271,7 @@ class TestClient:
                 )
         stream = self._serve(lockstep)
         try:
-            with trio.fail_after(options.connect_timeout):
+            with trio.fail_after(timeout_seconds(options.connect_timeout)):
                 ws = await wrap_client_stream(
                     self.nursery,
                     stream,
@@ -288,7 +294,8 @@ class TestClient:
         try:
             yield ws
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(options.disconnect_timeout):
+            limit = timeout_seconds(options.disconnect_timeout)
+            with trio.CancelScope(shield=True), trio.move_on_after(limit):
                 await ws.aclose()
 
     async def request(
