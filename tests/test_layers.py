@@ -41,10 +41,7 @@ import wsframework
 
 # Each entry is the exact text the checker reports, with the import(s) behind it. Delete an
 # entry as soon as its fix lands (the test says when); never add one.
-KNOWN_VIOLATIONS = frozenset(
-    {
-    }
-)
+KNOWN_VIOLATIONS = frozenset({})
 
 PACKAGE = Path(wsframework.__file__).parent
 TOP = "wsframework"
