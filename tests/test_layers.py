@@ -58,6 +58,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": (
         "wsframework._groups",
         "wsframework._listen",
+        "wsframework.accepts",
         "wsframework._parking",
         "wsframework.stream_http",
         "wsframework._stats",
@@ -121,6 +122,7 @@ PRIVATE_TO = {
 SANS_IO = (
     "wsframework.protocol",
     "wsframework.exceptions",
+    "wsframework.accepts",
     "wsframework.routing",
     "wsframework.converters",
     "wsframework.datastructures",

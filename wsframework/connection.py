@@ -34,6 +34,7 @@ import trio
 from ._parking import Waiters
 from ._sockio import receive_some
 from ._stats import record_rtt
+from .accepts import UNSUPPORTED_DATA, FrameContract
 from .exceptions import ConnectionClosed
 from .interface import (
     Endpoint,
@@ -81,6 +82,7 @@ class StreamConnection(WebSocketConnection):
         "_engine",
         "_fd",
         "_finished",
+        "_frames",
         "_id",
         "_keepalive",
         "_latency",
@@ -110,6 +112,7 @@ class StreamConnection(WebSocketConnection):
         subprotocol: str | None,
         request_headers: Headers,
         response_headers: Headers,
+        frames: FrameContract | None = None,
     ) -> None:
         self._id = next(WebSocketConnection.CONNECTION_ID)
         self._stream = stream
@@ -125,16 +128,14 @@ class StreamConnection(WebSocketConnection):
         self._send_timeout = options.send_timeout
         self._send_waiters: Waiters | None = None  # made when contended
         self._unyielded = 0
-        self._fd = -1
-        if isinstance(stream, trio.SocketStream):
-            self._fd = stream.socket.fileno()
+        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self._latency: float | None = None
         self._finished: trio.Event | None = None  # made when someone waits
-        self._done = False
-        self._stream_closed = False
+        self._done = self._stream_closed = False
         self._nursery: trio.Nursery | None = None
         self._keepalive: trio.CancelScope | None = None  # the pings' scope, when they are on
         self._torn = False  # a cancelled write may have left a partial frame
+        self._frames = frames  # the route's frame-type check (None: any message goes)
 
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
         """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
@@ -212,8 +213,7 @@ class StreamConnection(WebSocketConnection):
         return f"{'client' if self._engine.is_client else 'server'}-{self._id}"
 
     def __repr__(self) -> str:
-        reason = self._queue.reason
-        state = "open" if reason is None else f"closed {reason.code}"
+        state = "open" if (reason := self._queue.reason) is None else f"closed {reason.code}"
         return f"<StreamConnection {self} {self._path!r} {state}>"
 
     async def get_message(self) -> Message:
@@ -440,8 +440,7 @@ class StreamConnection(WebSocketConnection):
                 pass
 
     async def _wait_send_turn(self) -> None:
-        # Writers are serialised by a flag; only a second writer parks.
-        while self._send_busy:
+        while self._send_busy:  # writers are serialised by a flag; only a second one parks
             if self._send_waiters is None:
                 self._send_waiters = Waiters()
             await self._send_waiters.park()
@@ -460,8 +459,7 @@ class StreamConnection(WebSocketConnection):
         try:
             if self._engine.state is ConnectionState.CLOSED:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
-            data = frame()
-            if data:
+            if data := frame():
                 await self._write(data)
         except _GONE as exc:
             self._set_closed(CloseReason(1006, None))
@@ -470,8 +468,7 @@ class StreamConnection(WebSocketConnection):
             self._end_send_turn()
 
     async def _send_close(self, code: int, reason: str | None) -> None:
-        engine = self._engine
-        await self._send_frame(lambda: engine.close(code, reason))
+        await self._send_frame(partial(self._engine.close, code, reason))
 
     async def _write(self, data: bytes | bytearray, body: bytes = b"") -> None:
         """Write ``data`` then ``body`` (a frame header and its payload, kept apart so that a
@@ -560,7 +557,10 @@ class StreamConnection(WebSocketConnection):
         queue = self._queue
         for event in self._engine.receive(bytes(data)):
             if type(event) is str or type(event) is bytes:
-                if not queue.offer(event):
+                if self._frames is not None and (refused := self._frames.refuses(event, self)):
+                    self._frames = None  # what follows is dropped: the queue is closed
+                    await self._close_with(UNSUPPORTED_DATA, refused)
+                elif not queue.offer(event):
                     await queue.put(event)  # False: closing, nobody will read it
             elif isinstance(event, PingReceived):
                 if self._engine.state is _OPEN:
