@@ -1,4 +1,5 @@
-"""Frame-type contracts per route (``accepts=``): the check, the route, the wire.
+"""Frame-type contracts per route (``accepts=``): the check, the route, the wire, the AsyncAPI
+document (the ``wsframework routes`` table is checked in tests/cli).
 
 On the wire this runs the App through the TestClient (which goes through our own server's
 ``serve_stream``) and through the ASGI transport under a scripted ASGI server;
@@ -23,6 +24,7 @@ from wsframework.request import WebSocketRoute
 from wsframework.routing import RouteDefinitionError
 from wsframework.testing import TestClient
 
+from .asyncapi_helpers import asyncapi_errors, dangling_refs
 from .test_asgi import start, ws_scope
 
 Accepts = Literal["any", "text", "bytes", "json"]
@@ -259,3 +261,55 @@ async def test_asgi(nursery: trio.Nursery, reader_task: bool) -> None:
     with trio.fail_after(5):
         await done.wait()
     assert got == [b"ok", 1003]
+
+
+# ---------------------------------------------------------------------------- the AsyncAPI document
+
+
+def test_the_asyncapi_document_shows_each_contract() -> None:
+    app = App()
+    for accepts in ACCEPTS:
+        app.websocket(f"/{accepts}", name=accepts, accepts=accepts)(noop)
+    app.websocket("/typed", name="typed", receive=Join, accepts="json")(noop)
+    document = app.asyncapi()
+    assert asyncapi_errors(document) == []
+    assert dangling_refs(document) == []
+    channels, operations = document["channels"], document["operations"]
+    received = {
+        name: [ref["$ref"].rpartition("/")[2] for ref in operations[f"{name}.receive"]["messages"]]
+        for name in channels
+    }
+    assert received == {
+        "any": ["raw-text", "raw-binary"],
+        "text": ["raw-text"],
+        "bytes": ["raw-binary"],
+        "json": ["raw-json"],
+        "typed": ["Join"],
+    }
+    # What the app sends is not narrowed.
+    assert all(len(operations[f"{name}.send"]["messages"]) == 2 for name in channels)
+    assert "x-wsframework-accepts" not in channels["any"]  # the default: documents unchanged
+    assert "description" not in channels["any"]
+    assert {name: channels[name].get("x-wsframework-accepts") for name in channels} == {
+        "any": None,
+        "text": "text",
+        "bytes": "bytes",
+        "json": "json",
+        "typed": "json",
+    }
+    assert channels["text"]["description"] == (
+        'Clients may send text messages only (`accepts="text"`); a binary message closes the '
+        "connection with code 1003 (unsupported data)."
+    )
+    assert operations["bytes.receive"]["description"] == (
+        "The route declares no `receive=` type. Clients may send binary messages only: a text "
+        "message closes the connection with code 1003 before the handler sees it."
+    )
+    # On a typed JSON route, what is not JSON is the contract's (1003), not on_invalid's (1007).
+    assert operations["typed.receive"]["description"] == (
+        "A message that does not validate closes the connection with code 1007. Clients may "
+        "send JSON only, as text or as UTF-8 bytes: any other message closes the connection "
+        "with code 1003 before the handler sees it."
+    )
+    raw_json = document["components"]["messages"]["raw-json"]
+    assert (raw_json["contentType"], "payload" in raw_json) == ("application/json", False)
