@@ -68,6 +68,10 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every message: json.loads with a keyword would build one per call.
+_decode = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
 def _json_only(message: str | bytes) -> str | None:
     text = message
     if not isinstance(text, str):
@@ -76,7 +80,7 @@ def _json_only(message: str | bytes) -> str | None:
         except UnicodeDecodeError:
             return _arrived(message, " that is not UTF-8")
     try:
-        json.loads(text, parse_constant=_no_constant)
+        _decode(text)
     except (ValueError, RecursionError):
         return _arrived(message, " that is not JSON")
     return None

@@ -554,11 +554,11 @@ class StreamConnection(WebSocketConnection):
 
     async def _receive(self, data: bytes | bytearray) -> bool:
         """Hand ``data`` to the engine and act on what it yields; False once finished."""
-        queue = self._queue
+        queue, frames = self._queue, self._frames  # frames: None for a route accepting any
         for event in self._engine.receive(bytes(data)):
             if type(event) is str or type(event) is bytes:
-                if self._frames is not None and (refused := self._frames.refuses(event, self)):
-                    self._frames = None  # what follows is dropped: the queue is closed
+                if frames is not None and (refused := frames.refuses(event, self)):
+                    frames = self._frames = None  # what follows is dropped: the queue is closed
                     await self._close_with(UNSUPPORTED_DATA, refused)
                 elif not queue.offer(event):
                     await queue.put(event)  # False: closing, nobody will read it

@@ -8,7 +8,7 @@
   between the framework and the wire): our own Trio server, or an ASGI server through the same
   two calls.
 * :class:`WebSocketRoute`: a WebSocket route and what :meth:`WebSocketRequest.accept` consults
-  on it: the route's preferred subprotocols and its message contract.
+  on it: the route's preferred subprotocols, its message contract and what it accepts.
 
 The transport gives the facts (path, headers, ``root_path``); the App gives what routing found.
 """
@@ -398,7 +398,9 @@ class WebSocketRequest(BaseRequest, Generic[ConnT]):
         Returns:
             The open connection; on a route with a message contract (``receive=``, ``send=``,
             ``on_invalid=``) the contract's wrapper around it, a
-            :class:`~wsframework.typed.TypedConnection`.
+            :class:`~wsframework.typed.TypedConnection`. On a route declared with
+            ``accepts=`` other than ``"any"``, the connection closes with 1003 on a message of
+            another type before queueing it.
 
         Cancelling while the response is being written leaves the connection unusable; it is
         then closed. Bound it with ``trio.move_on_after`` if the client may be stalled.
