@@ -55,6 +55,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": (
         "wsframework._groups",
         "wsframework._listen",
+        "wsframework.accepts",
         "wsframework._parking",
         "wsframework.stream_http",
         "wsframework._stats",
@@ -118,6 +119,7 @@ PRIVATE_TO = {
 SANS_IO = (
     "wsframework.protocol",
     "wsframework.exceptions",
+    "wsframework.accepts",
     "wsframework.routing",
     "wsframework.converters",
     "wsframework.datastructures",

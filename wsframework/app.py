@@ -30,6 +30,7 @@ import trio
 
 from . import metrics
 from ._groups import raise_single
+from .accepts import Accepts
 from .asgi import Receive, Scope, Send, asgi_app
 from .asyncapi import Servers, asyncapi_document
 from .datastructures import State
@@ -121,6 +122,7 @@ class App:
         send: Any = None,
         on_invalid: Literal["close", "reply", "ignore"] = "close",
         compression: Compression = "server",
+        accepts: Accepts = "any",
     ) -> Callable[[F], F]:
         """Register a WebSocket handler for a path template.
 
@@ -139,6 +141,9 @@ class App:
                 :class:`~wsframework.DeflateOptions`; ``DeflateOptions(
                 server_no_context_takeover=True)`` lets a room share compressed frames among
                 its members (docs/rooms.md). Under Hypercorn, Hypercorn's setting applies.
+            accepts: what clients may send: ``"any"`` (the default), ``"text"``, ``"bytes"``
+                or ``"json"`` (text, or UTF-8 bytes, holding JSON); a message of another type
+                closes the connection with 1003 before the handler sees it (docs/routing.md).
 
         Raises:
             ValueError: a malformed or conflicting template, or inconsistent options.
@@ -160,6 +165,7 @@ class App:
                 subprotocol_required=subprotocol_required,
                 contract=contract,
                 compression=compression,
+                accepts=accepts,
             )
             self.router.add(route)
             return func
@@ -176,15 +182,8 @@ class App:
         """
 
         def decorator(func: F) -> F:
-            self.router.add(
-                Route(
-                    path,
-                    func,
-                    name=name,
-                    kind="http",
-                    methods=frozenset(m.upper() for m in methods),
-                )
-            )
+            upper = frozenset(m.upper() for m in methods)
+            self.router.add(Route(path, func, name=name, kind="http", methods=upper))
             return func
 
         return decorator

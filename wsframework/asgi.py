@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import trio
 
 from . import _stats as stats
+from .accepts import UNSUPPORTED_DATA, FrameContract
 from .exceptions import ConnectionClosed, MessageTypeError
 from .handling import run_handler
 from .http import HTTPAnswer, HTTPRequest, body_too_large, respond_http
@@ -113,6 +114,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
     __slots__ = (
         "__weakref__",
         "_close_sent",
+        "_frames",
         "_max_message_size",
         "_nursery",
         "_pending_close",
@@ -145,6 +147,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
         message_queue_size: int,
         max_message_size: int,
         receive_timeout: float | None,
+        frames: FrameContract | None = None,
     ) -> None:
         self._scope = scope
         self._receive = receive
@@ -154,6 +157,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
         self._queue = MessageQueue(message_queue_size)
         self._max_message_size = max_message_size
         self._receive_timeout = receive_timeout
+        self._frames = frames  # the route's frame-type check (None: any message goes)
         self._close_sent = False
         self._pending_close: tuple[int, str] | None = None
         self._nursery = nursery
@@ -365,6 +369,10 @@ class ASGIWebSocketConnection(WebSocketConnection):
                 return None
             if self._queue.reason is not None:
                 return None
+            if self._frames is not None and (refused := self._frames.refuses(data, self)):
+                self._set_closed(CloseReason(UNSUPPORTED_DATA, refused))
+                self._pending_close = (UNSUPPORTED_DATA, refused)
+                return None
             self.messages_in += 1
             self.bytes_in += len(data)
             return data
@@ -422,7 +430,11 @@ class ASGIHandshake:
         return _endpoint(self.scope.get("client"))
 
     async def accept(
-        self, subprotocol: str | None, extra_headers: Headers, compression: Compression
+        self,
+        subprotocol: str | None,
+        extra_headers: Headers,
+        compression: Compression,
+        frames: FrameContract | None,
     ) -> ASGIWebSocketConnection:
         """Send ``websocket.accept`` and return the connection (called by
         :meth:`WebSocketRequest.accept`, which checked the arguments). It waits as long as the
@@ -441,6 +453,7 @@ class ASGIHandshake:
             message_queue_size=self.options.message_queue_size,
             max_message_size=self.options.max_message_size,
             receive_timeout=self.options.receive_timeout,
+            frames=frames,
         )
         self.connection = connection
         stats.opened(connection, connection)

@@ -19,6 +19,11 @@ What maps to what (docs/asyncapi.md has the whole story):
 * a side without a type gets the ``raw-text`` and ``raw-binary`` messages, which have no
   payload schema; ``on_invalid="reply"`` adds the ``invalid-message`` error reply to the
   ``send`` side;
+* a route's frame-type contract (``accepts="text"``, ``"bytes"`` or ``"json"``) narrows its
+  ``receive`` side: ``raw-text`` only, ``raw-binary`` only, or the ``raw-json`` message (any
+  JSON, as text or UTF-8 bytes) when it has no ``receive=`` type; the channel says so in its
+  description and in ``x-wsframework-accepts``, the operation that another type closes the
+  connection with 1003;
 * rooms configured with ``app.rooms.configure(...)`` are listed in ``info.description`` and in
   ``x-wsframework-rooms``: which rooms a handler joins is decided by its code at run time, so no
   channel is tied to a room.
@@ -62,6 +67,7 @@ Action = Literal["receive", "send"]
 # have a hyphen, which no Python class name has, so they never collide with a model's.
 RAW_TEXT = "raw-text"
 RAW_BINARY = "raw-binary"
+RAW_JSON = "raw-json"
 INVALID_REPLY = "invalid-message"
 _BUILTIN_MESSAGES: dict[str, dict[str, Any]] = {
     RAW_TEXT: {
@@ -79,6 +85,14 @@ _BUILTIN_MESSAGES: dict[str, dict[str, Any]] = {
         "description": "The route declares no message type for this direction, so any binary "
         "message goes and nothing here says what it contains.",
         "contentType": "application/octet-stream",
+    },
+    RAW_JSON: {
+        "name": RAW_JSON,
+        "title": "JSON message",
+        "summary": "Any JSON value, as a text message or a binary one holding UTF-8.",
+        "description": 'The route accepts JSON only (`accepts="json"`) and declares no '
+        "`receive=` type, so any JSON value goes and nothing here says what it contains.",
+        "contentType": "application/json",
     },
     INVALID_REPLY: {
         "name": INVALID_REPLY,
@@ -119,6 +133,12 @@ _ON_INVALID = {
     "reply": "A message that is not JSON or does not validate is answered with the "
     "`invalid-message` reply; the connection stays open.",
     "ignore": "A message that is not JSON or does not validate is dropped.",
+}
+# What a route's frame-type contract lets clients send, and what else does.
+_ACCEPTS = {
+    "text": ("text messages only", [RAW_TEXT], "a binary message"),
+    "bytes": ("binary messages only", [RAW_BINARY], "a text message"),
+    "json": ("JSON only, as text or as UTF-8 bytes", [RAW_JSON], "any other message"),
 }
 _PLACEHOLDER = re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
 _UNSAFE_KEY = re.compile(r"[^\w.\-]")
@@ -347,6 +367,13 @@ class _Builder:
                 "supported": list(route.subprotocols),
                 "required": route.subprotocol_required,
             }
+        if route.accepts in _ACCEPTS:
+            accepted, _, other = _ACCEPTS[route.accepts]
+            paragraphs.append(
+                f'Clients may send {accepted} (`accepts="{route.accepts}"`); {other} closes the '
+                "connection with code 1003 (unsupported data)."
+            )
+            channel["x-wsframework-accepts"] = route.accepts
         if paragraphs:
             channel["description"] = "\n\n".join(paragraphs)
         channel["messages"] = {}
@@ -419,10 +446,19 @@ class _Builder:
     def _side_messages(self, route: WebSocketRoute, side: _Side) -> None:
         """What a side without a type sends, and the replies a contract adds."""
         contract = route.contract
+        accepts = _ACCEPTS.get(route.accepts) if side.action == "receive" else None
         if side.type is None:
-            side.messages.extend((RAW_TEXT, RAW_BINARY))
+            side.messages.extend(accepts[1] if accepts else (RAW_TEXT, RAW_BINARY))
         elif side.action == "receive":
-            side.notes.append(_ON_INVALID.get(str(getattr(contract, "on_invalid", "")), ""))
+            note = _ON_INVALID.get(str(getattr(contract, "on_invalid", "")), "")
+            if route.accepts == "json":  # what is not JSON is refused before (1003)
+                note = note.replace("is not JSON or does not validate", "does not validate")
+            side.notes.append(note)
+        if accepts is not None:
+            side.notes.append(
+                f"Clients may send {accepts[0]}: {accepts[2]} closes the connection with code "
+                "1003 before the handler sees it."
+            )
         if side.action == "send" and side.type is not None:
             side.notes.append(
                 "Messages sent around the `send=` type (with `send_message`, or a room's "
@@ -447,9 +483,12 @@ class _Builder:
             "summary": f"What `{route.name}` {who} on `{route.template}`.",
         }
         if side.type is None:
-            side.notes.insert(
-                0, f"The route declares no `{side.action}=` type: any text or binary message."
+            what = (
+                ""
+                if side.action == "receive" and route.accepts != "any"
+                else ": any text or binary message"
             )
+            side.notes.insert(0, f"The route declares no `{side.action}=` type{what}.")
         if any(side.notes):
             operation["description"] = " ".join(note for note in side.notes if note)
         operation["messages"] = [

@@ -33,6 +33,7 @@ import trio
 from ._parking import Waiters
 from ._sockio import receive_some
 from ._stats import record_rtt
+from .accepts import UNSUPPORTED_DATA, FrameContract
 from .exceptions import ConnectionClosed
 from .interface import (
     Endpoint,
@@ -80,6 +81,7 @@ class StreamConnection(WebSocketConnection):
         "_engine",
         "_fd",
         "_finished",
+        "_frames",
         "_id",
         "_keepalive",
         "_latency",
@@ -109,6 +111,7 @@ class StreamConnection(WebSocketConnection):
         subprotocol: str | None,
         request_headers: Headers,
         response_headers: Headers,
+        frames: FrameContract | None = None,
     ) -> None:
         self._id = next(WebSocketConnection.CONNECTION_ID)
         self._stream = stream
@@ -124,16 +127,14 @@ class StreamConnection(WebSocketConnection):
         self._send_timeout = options.send_timeout
         self._send_waiters: Waiters | None = None  # made when contended
         self._unyielded = 0
-        self._fd = -1
-        if isinstance(stream, trio.SocketStream):
-            self._fd = stream.socket.fileno()
+        self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self._latency: float | None = None
         self._finished: trio.Event | None = None  # made when someone waits
-        self._done = False
-        self._stream_closed = False
+        self._done = self._stream_closed = False
         self._nursery: trio.Nursery | None = None
         self._keepalive: trio.CancelScope | None = None  # the pings' scope, when they are on
         self._torn = False  # a cancelled write may have left a partial frame
+        self._frames = frames  # the route's frame-type check (None: any message goes)
 
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
         """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
@@ -211,8 +212,7 @@ class StreamConnection(WebSocketConnection):
         return f"{'client' if self._engine.is_client else 'server'}-{self._id}"
 
     def __repr__(self) -> str:
-        reason = self._queue.reason
-        state = "open" if reason is None else f"closed {reason.code}"
+        state = "open" if (reason := self._queue.reason) is None else f"closed {reason.code}"
         return f"<StreamConnection {self} {self._path!r} {state}>"
 
     async def get_message(self) -> Message:
@@ -439,8 +439,7 @@ class StreamConnection(WebSocketConnection):
                 pass
 
     async def _wait_send_turn(self) -> None:
-        # Writers are serialised by a flag; only a second writer parks.
-        while self._send_busy:
+        while self._send_busy:  # writers are serialised by a flag; only a second one parks
             if self._send_waiters is None:
                 self._send_waiters = Waiters()
             await self._send_waiters.park()
@@ -459,8 +458,7 @@ class StreamConnection(WebSocketConnection):
         try:
             if self._engine.state is ConnectionState.CLOSED:
                 raise ConnectionClosed(self._queue.reason or CloseReason(1006, None))
-            data = frame()
-            if data:
+            if data := frame():
                 await self._write(data)
         except _GONE as exc:
             self._set_closed(CloseReason(1006, None))
@@ -469,8 +467,7 @@ class StreamConnection(WebSocketConnection):
             self._end_send_turn()
 
     async def _send_close(self, code: int, reason: str | None) -> None:
-        engine = self._engine
-        await self._send_frame(lambda: engine.close(code, reason))
+        await self._send_frame(partial(self._engine.close, code, reason))
 
     async def _write(self, data: bytes | bytearray, body: bytes = b"") -> None:
         """Write ``data`` then ``body`` (a frame header and its payload, kept apart so that a
@@ -557,10 +554,13 @@ class StreamConnection(WebSocketConnection):
 
     async def _receive(self, data: bytes | bytearray) -> bool:
         """Hand ``data`` to the engine and act on what it yields; False once finished."""
-        queue = self._queue
+        queue, frames = self._queue, self._frames  # frames: None for a route accepting any
         for event in self._engine.receive(bytes(data)):
             if type(event) is str or type(event) is bytes:
-                if not queue.offer(event):
+                if frames is not None and (refused := frames.refuses(event, self)):
+                    frames = self._frames = None  # what follows is dropped: the queue is closed
+                    await self._close_with(UNSUPPORTED_DATA, refused)
+                elif not queue.offer(event):
                     await queue.put(event)  # False: closing, nobody will read it
             elif isinstance(event, PingReceived):
                 if self._engine.state is _OPEN:

@@ -8,7 +8,7 @@
   between the framework and the wire): our own Trio server, or an ASGI server through the same
   two calls.
 * :class:`WebSocketRoute`: a WebSocket route and what :meth:`WebSocketRequest.accept` consults
-  on it: the route's preferred subprotocols and its message contract.
+  on it: the route's preferred subprotocols, its message contract and what it accepts.
 
 The transport gives the facts (path, headers, ``root_path``); the App gives what routing found.
 """
@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from typing_extensions import TypeVar
 
+from .accepts import Accepts, FrameContract, frame_contract
 from .datastructures import Headers as HeaderList
 from .datastructures import QueryParams, State
 from .interface import Endpoint, WebSocketConnection
@@ -65,12 +66,18 @@ class HandshakeTransport(Protocol):
     def remote(self) -> Endpoint | str: ...
 
     async def accept(
-        self, subprotocol: str | None, extra_headers: Headers, compression: Compression
+        self,
+        subprotocol: str | None,
+        extra_headers: Headers,
+        compression: Compression,
+        frames: FrameContract | None,
     ) -> WebSocketConnection:
         """Send the 101 (or its ASGI equivalent) and return the open connection; called by
         :meth:`WebSocketRequest.accept`, whose docstring says how to cancel or time it out.
         ``compression`` is the route's permessage-deflate choice (a transport that does not
-        negotiate compression itself ignores it)."""
+        negotiate compression itself ignores it); ``frames`` the route's frame-type check,
+        which the connection makes on every inbound message before queueing it (``None``:
+        none)."""
         ...
 
     async def reject(self, status_code: int, extra_headers: Headers, body: bytes) -> None:
@@ -123,16 +130,23 @@ class WebSocketRoute(Route):
             server's setting), ``None`` (refuse it) or :class:`~wsframework.DeflateOptions`
             (e.g. ``server_no_context_takeover=True``, so that a room's compressed frames are
             shared by its members). Under an ASGI server, the server's own setting applies.
+        accepts: what clients may send: ``"any"`` (the default), ``"text"``, ``"bytes"`` or
+            ``"json"``; a message of another type closes the connection with 1003 before the
+            handler sees it (:mod:`wsframework.accepts`, docs/routing.md).
+        frame_contract: the check :attr:`accepts` makes, ``None`` for ``"any"``.
 
     Raises:
         ValueError: ``subprotocol_required`` without ``subprotocols``.
-        RouteDefinitionError: as for :class:`~wsframework.routing.Route`.
+        RouteDefinitionError: as for :class:`~wsframework.routing.Route`, or ``accepts`` is
+            not one of ``"any"``, ``"text"``, ``"bytes"``, ``"json"``.
     """
 
     subprotocols: tuple[str, ...]
     subprotocol_required: bool
     contract: ConnectionContract | None
     compression: Compression
+    accepts: Accepts
+    frame_contract: FrameContract | None
 
     def __init__(
         self,
@@ -144,6 +158,7 @@ class WebSocketRoute(Route):
         subprotocol_required: bool = False,
         contract: ConnectionContract | None = None,
         compression: Compression = "server",
+        accepts: Accepts = "any",
     ) -> None:
         if subprotocol_required and not subprotocols:
             raise ValueError("subprotocol_required=True needs a list of subprotocols")
@@ -156,6 +171,8 @@ class WebSocketRoute(Route):
         object.__setattr__(self, "subprotocol_required", subprotocol_required)
         object.__setattr__(self, "contract", contract)
         object.__setattr__(self, "compression", compression)
+        object.__setattr__(self, "frame_contract", frame_contract(accepts, template))
+        object.__setattr__(self, "accepts", accepts)
 
     def choose_subprotocol(self, offered: Sequence[str]) -> str | None:
         """The first of :attr:`subprotocols` that is in ``offered``, else ``None``."""
@@ -381,7 +398,9 @@ class WebSocketRequest(BaseRequest, Generic[ConnT]):
         Returns:
             The open connection; on a route with a message contract (``receive=``, ``send=``,
             ``on_invalid=``) the contract's wrapper around it, a
-            :class:`~wsframework.typed.TypedConnection`.
+            :class:`~wsframework.typed.TypedConnection`. On a route declared with
+            ``accepts=`` other than ``"any"``, the connection closes with 1003 on a message of
+            another type before queueing it.
 
         Cancelling while the response is being written leaves the connection unusable; it is
         then closed. Bound it with ``trio.move_on_after`` if the client may be stalled.
@@ -402,8 +421,11 @@ class WebSocketRequest(BaseRequest, Generic[ConnT]):
             )
         headers = _copy_headers(extra_headers)
         self._state = "accepted"
-        compression: Compression = "server" if route is None else route.compression
-        connection = await self._transport.accept(subprotocol, headers, compression)
+        compression: Compression = "server"
+        frames = None
+        if route is not None:
+            compression, frames = route.compression, route.frame_contract
+        connection = await self._transport.accept(subprotocol, headers, compression, frames)
         self._connection = connection
         # The casts state the promise of the class docstring: the route decides the type at
         # run time, the handler's annotation names it for the type checker.

@@ -14,6 +14,7 @@ from wsproto.extensions import Extension
 
 from . import _stats as stats
 from ._listen import serve_listeners
+from .accepts import FrameContract
 from .admission import Admission
 from .connection import StreamConnection
 from .exceptions import InvalidHandshake
@@ -106,7 +107,11 @@ class _NativeHandshake:
         return stream_endpoint(self.stream, local=False)
 
     async def accept(
-        self, subprotocol: str | None, extra_headers: Headers, compression: Compression
+        self,
+        subprotocol: str | None,
+        extra_headers: Headers,
+        compression: Compression,
+        frames: FrameContract | None,
     ) -> StreamConnection:
         options = self.options
         request = self.request
@@ -144,6 +149,7 @@ class _NativeHandshake:
             subprotocol=subprotocol,
             request_headers=request.headers,
             response_headers=response_headers,
+            frames=frames,
         )
         try:
             await self.stream.send_all(data)

@@ -48,7 +48,7 @@ async def chat(request):
     await request.accept()
 
 
-@app.websocket("/rooms/{room}", name="room")
+@app.websocket("/rooms/{room}", name="room", accepts="json")
 async def room(request):
     await request.accept()
 
@@ -176,21 +176,23 @@ def test_route_table_rows() -> None:
         "methods": [],
         "subprotocols": ["chat.v2", "chat.v1"],
         "subprotocol_required": True,
+        "accepts": "any",
         "receive": None,
         "send": None,
         "on_invalid": None,
     }
-    assert (rows[2]["kind"], rows[2]["methods"]) == ("http", ["POST"])
+    assert rows[1]["accepts"] == "json"
+    assert (rows[2]["kind"], rows[2]["methods"], rows[2]["accepts"]) == ("http", ["POST"], None)
     json.dumps(rows)  # what --json prints
 
 
 @pytest.mark.usefixtures("app_dir")
 def test_route_table_text() -> None:
     assert _format_routes(route_table(load_app("cliunit_app:app"))).splitlines() == [
-        "KIND       PATH           NAME   METHODS  SUBPROTOCOLS                 CONTRACT",
-        "websocket  /chat          chat   -        chat.v2, chat.v1 (required)  -",
-        "websocket  /rooms/{room}  room   -        -                            -",
-        "http       /items         items  POST     -                            -",
+        "KIND       PATH           NAME   METHODS  SUBPROTOCOLS                 ACCEPTS  CONTRACT",
+        "websocket  /chat          chat   -        chat.v2, chat.v1 (required)  any      -",
+        "websocket  /rooms/{room}  room   -        -                            json     -",
+        "http       /items         items  POST     -                            -        -",
     ]
     assert _format_routes(route_table(load_app("cliunit_app:empty"))) == "(no routes)"
 

@@ -107,6 +107,18 @@ for _policy in ("close", "reply", "ignore"):
     typed_route(f"/typed/{_policy}", _policy)  # type: ignore[arg-type]
 
 
+def contract_route(accepts: Literal["text", "bytes", "json"]) -> None:
+    @app.websocket(f"/accepts/{accepts}", name=f"accepts_{accepts}", accepts=accepts)
+    async def echo_accepted(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for message in ws:
+            await ws.send_message(message)
+
+
+for _accepts in ("text", "bytes", "json"):
+    contract_route(_accepts)  # type: ignore[arg-type]
+
+
 @app.websocket("/error-after-accept")
 async def error_after(request: WebSocketRequest) -> None:
     await request.accept()

@@ -172,8 +172,10 @@ def test_routes_table(env: dict[str, str]) -> None:
     result = cli(env, "routes", "cliapp:app")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["KIND", "PATH", "NAME", "METHODS", "SUBPROTOCOLS", "CONTRACT"]
-    assert lines[1].split() == ["websocket", "/pid", "pid", "-", "-", "-"]
+    assert lines[0].split() == [
+        *("KIND", "PATH", "NAME", "METHODS", "SUBPROTOCOLS", "ACCEPTS", "CONTRACT")
+    ]
+    assert lines[1].split() == ["websocket", "/pid", "pid", "-", "-", "any", "-"]
     chat = next(line for line in lines if " /chat " in line)
     assert chat.split() == [
         "websocket",
@@ -183,16 +185,17 @@ def test_routes_table(env: dict[str, str]) -> None:
         "chat.v2,",
         "chat.v1",
         "(required)",
+        "any",
         "-",
     ]
     chat = next(line for line in lines if " /items " in line)
-    assert chat.split() == ["http", "/items", "items", "POST", "-", "-"]
+    assert chat.split() == ["http", "/items", "items", "POST", "-", "-", "-"]
 
     typed = cli(env, "routes", "apps.rpc.app:app")
     assert typed.returncode == 0, typed.stderr
     assert typed.stdout.splitlines()[1].split() == (
         [
-            *("websocket", "/rpc", "rpc", "-", "-"),
+            *("websocket", "/rpc", "rpc", "-", "-", "any"),
             *("receive=Add", "|", "Echo", "send=Result", "on_invalid=reply"),
         ]
     )
@@ -220,16 +223,18 @@ def test_routes_json(env: dict[str, str]) -> None:
             "methods": [],
             "subprotocols": [],
             "subprotocol_required": False,
+            "accepts": "any",
             "receive": "Add | Echo",
             "send": "Result",
             "on_invalid": "reply",
         }
     ]
     health = json.loads(cli(env, "routes", "apps.echo.app:app", "--json").stdout)[1]
-    assert (health["kind"], health["path"], health["methods"]) == (
+    assert (health["kind"], health["path"], health["methods"], health["accepts"]) == (
         "http",
         "/health",
         ["GET", "HEAD"],
+        None,
     )
 
 

@@ -20,6 +20,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from wsframework.accepts import REASONS
+
 from .processes import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,6 +201,27 @@ def test_typed_ignore_policy(runner: Server) -> None:
         ws.send('{"type": "leave"}')
         ws.send('{"type": "join", "room": "c"}')
         assert json.loads(ws.recv(timeout=5)) == {"room": "c"}
+
+
+@pytest.mark.parametrize(
+    ("accepts", "good", "bad"),
+    [
+        ("text", "hello", b"hello"),
+        ("bytes", b"\x00\x01", "hello"),
+        ("json", '{"a": 1}', "{not json"),
+        ("json", b'{"a": 1}', b"\xff"),
+    ],
+)
+def test_a_route_contract_closes_1003_on_the_wrong_frame_type(
+    runner: Server, accepts: str, good: str | bytes, bad: str | bytes
+) -> None:
+    with connect(runner.url(f"/accepts/{accepts}")) as ws:
+        ws.send(good)
+        assert ws.recv(timeout=5) == good
+        ws.send(bad)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert (ws.close_code, ws.close_reason) == (1003, REASONS[accepts])
 
 
 def test_handler_error_after_accept_is_1011(runner: Server) -> None:

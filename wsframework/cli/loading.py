@@ -106,6 +106,7 @@ def route_table(app: App) -> list[dict[str, Any]]:
                 "methods": sorted(route.methods),
                 "subprotocols": list(websocket.subprotocols) if websocket is not None else [],
                 "subprotocol_required": websocket is not None and websocket.subprotocol_required,
+                "accepts": websocket.accepts if websocket is not None else None,
                 "receive": _type_label(getattr(contract, "receive", None)),
                 "send": _type_label(getattr(contract, "send", None)),
                 "on_invalid": getattr(contract, "on_invalid", None),
@@ -128,7 +129,7 @@ def _type_label(tp: Any) -> str | None:
 def _format_routes(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no routes)"
-    header = ("KIND", "PATH", "NAME", "METHODS", "SUBPROTOCOLS", "CONTRACT")
+    header = ("KIND", "PATH", "NAME", "METHODS", "SUBPROTOCOLS", "ACCEPTS", "CONTRACT")
     table = [header]
     for row in rows:
         subprotocols = ", ".join(row["subprotocols"]) or "-"
@@ -147,6 +148,7 @@ def _format_routes(rows: list[dict[str, Any]]) -> str:
                 row["name"],
                 ",".join(row["methods"]) or "-",
                 subprotocols,
+                row["accepts"] or "-",
                 contract,
             )
         )
