@@ -22,7 +22,7 @@ from wsproto.events import (
 
 from wsframework import ConnectionClosed, WebSocketRequest
 from wsframework.options import ServerOptions
-from wsframework.server import serve_stream
+from wsframework.server import ConnectionTracker, serve_stream
 
 from .conftest import echo_handler
 from .peers import ScriptedPeer, stream_pair
@@ -181,9 +181,28 @@ async def test_connect_timeout_drops_half_handshake(
         assert await peer.read_until_eof(timeout=11) == b""
 
 
-async def test_client_leaving_mid_handshake_frees_connection(nursery: trio.Nursery) -> None:
-    peer = await start(nursery)
-    await peer.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n")
-    await peer.stream.send_eof() if hasattr(peer.stream, "send_eof") else None
-    await peer.stream.aclose()
-    await trio.testing.wait_all_tasks_blocked()
+async def test_client_leaving_mid_handshake_frees_connection() -> None:
+    """Half a request, then the client closes: the server notices the EOF at once (not at
+    ``connect_timeout``), forgets the connection (its tracker's count drops back to zero) and
+    closes its end of the stream."""
+    tracker = ConnectionTracker()
+    server_stream, client_stream = stream_pair()
+    served = trio.Event()
+
+    async def serve() -> None:
+        await serve_stream(
+            echo_handler, server_stream, ServerOptions(connect_timeout=3600), tracker=tracker
+        )
+        served.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        await client_stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        assert tracker.active == 1 and not served.is_set()  # waiting for the rest of the head
+        await client_stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()  # no clock moves: only the EOF can free it
+        assert served.is_set()
+    assert tracker.active == 0
+    with pytest.raises(trio.ClosedResourceError):
+        await server_stream.send_all(b"x")
