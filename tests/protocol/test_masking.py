@@ -1,4 +1,8 @@
-"""The C masker gives exactly wsproto's bytes, chunk by chunk."""
+"""The C masker gives exactly wsproto's bytes, chunk by chunk; so does the pure-Python fallback.
+
+The tests expect the C speedup unless ``WSFRAMEWORK_NO_EXTENSIONS=1`` is set, as it is for the
+build and the run of noxfile.py's ``pure-python`` session: then they expect its absence.
+"""
 
 from __future__ import annotations
 
@@ -32,34 +36,48 @@ def test_every_connection_loads_the_fast_masker() -> None:
         assert GRAPH.path_to(module, "wsframework.protocol.masking") is not None, module
 
 
-def test_speedups_are_built_here() -> None:
-    # CI builds the package with a compiler: the fast path must be the one under test.
-    assert masking.SPEEDUPS
-    assert frame_protocol.XorMaskerSimple is masking.FastMasker
+#: The checkout was built without the C speedup, on purpose (noxfile.py's pure-python session).
+PURE_PYTHON = os.environ.get("WSFRAMEWORK_NO_EXTENSIONS", "") not in ("", "0")
+
+
+def test_the_masker_in_use_is_the_one_built() -> None:
+    # CI builds the package with a compiler on every Python, and once without the extension:
+    # the masker under test is the one that build promised.
+    if PURE_PYTHON:
+        assert not masking.SPEEDUPS and masking.apply_mask is None
+        assert masking.install() is False
+        assert frame_protocol.XorMaskerSimple is not masking.FastMasker
+        assert masking.xor_mask is masking._mask_in_python
+    else:
+        assert masking.SPEEDUPS
+        assert frame_protocol.XorMaskerSimple is masking.FastMasker
+        assert masking.xor_mask is masking.apply_mask
 
 
 @pytest.mark.parametrize("sizes", [[0], [1], [3, 5], [8], [7, 9, 2], [100, 1, 1001], [65536]])
 def test_matches_reference_across_chunks(sizes: list[int]) -> None:
     key = os.urandom(4)
-    fast = masking.FastMasker(key)
+    in_use = frame_protocol.XorMaskerSimple(key)  # FastMasker, or wsproto's own without C
     ref = _Reference(key)
     for size in sizes:
         data = os.urandom(size)
-        assert fast.process(data) == ref.process(data)
+        assert in_use.process(data) == ref.process(data)
 
 
-def test_bad_key_length_is_a_value_error() -> None:
-    assert masking.apply_mask is not None
-    with pytest.raises(ValueError, match="4 bytes"):
-        masking.apply_mask(b"abc", b"xyz")
+@pytest.mark.parametrize("key", [b"abc", b"abcde", b""])
+def test_bad_key_length_is_a_value_error(key: bytes) -> None:
+    for mask in (masking.xor_mask, masking._mask_in_python):
+        with pytest.raises(ValueError, match="4 bytes"):
+            mask(b"xyz", key)
 
 
 @pytest.mark.parametrize("offset", [0, 1, 2, 3])
 @pytest.mark.parametrize("size", [0, 1, 5, 1000])
-def test_python_fallback_matches_the_c_masker(size: int, offset: int) -> None:
-    assert masking.apply_mask is not None
+def test_python_fallback_matches_the_reference_and_the_c_masker(size: int, offset: int) -> None:
     key, data = os.urandom(4), os.urandom(size)
-    expected = masking.apply_mask(data, key, offset)
+    reference = _Reference(key)
+    reference.i = offset
+    expected = reference.process(data)
+    assert masking.xor_mask(data, key, offset) == expected  # the C one, or the fallback
     assert masking._mask_in_python(data, key, offset) == expected
     assert masking._mask_in_python(memoryview(bytearray(data)), key, offset) == expected
-    assert masking.xor_mask is masking.apply_mask  # the C one is in use here

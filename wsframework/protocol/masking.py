@@ -28,7 +28,9 @@ SPEEDUPS = apply_mask is not None
 
 
 def _mask_in_python(data: bytes | bytearray | memoryview, key: bytes, offset: int = 0, /) -> bytes:
-    """What the C ``apply_mask`` does, byte by byte."""
+    """What the C ``apply_mask`` does, byte by byte (a key of another length is refused alike)."""
+    if len(key) != 4:
+        raise ValueError("the masking key must be 4 bytes")
     return bytes(b ^ key[(i + offset) & 3] for i, b in enumerate(bytes(data)))
 
 
