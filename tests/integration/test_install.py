@@ -11,7 +11,9 @@ About 15 s on a 2-core machine: three builds, three virtualenvs and two mypy run
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import sys
 import tarfile
 import zipfile
@@ -320,3 +322,20 @@ def test_make_run_installs_the_package_and_pydantic_only() -> None:
     assert installs[-1].endswith("pip install -q -e '.[typed]'"), installs
     assert "[dev]" not in planned.stdout and "[docs]" not in planned.stdout
     assert "dist: $(STAMP)" in makefile and "-m build" in makefile
+
+
+def test_every_python_claimed_is_tested_by_make_test_pythons() -> None:
+    # (no tomllib on Python 3.10): pyproject.toml and noxfile.py read as text
+    pyproject = (REPO / "pyproject.toml").read_text()
+    floor = re.search(r'^requires-python = ">=(3\.\d+)"$', pyproject, re.MULTILINE)
+    assert floor is not None
+    classified = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject)
+    (assigned,) = [
+        node.value
+        for node in ast.parse((REPO / "noxfile.py").read_text()).body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "PYTHONS"
+    ]
+    tested = ast.literal_eval(assigned)
+    assert tested == classified, (tested, classified)
+    assert tested[0] == floor.group(1)
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in tested
