@@ -70,7 +70,7 @@ test-fast: $(STAMP) $(ASYNCAPI_SPECS)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check wsframework tests apps benchmarks conformance fuzz
+	$(VENV)/bin/ruff check wsframework tests apps benchmarks conformance fuzz noxfile.py
 	$(VENV)/bin/ruff format --check wsframework
 
 typecheck: $(STAMP)
