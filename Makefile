@@ -13,7 +13,7 @@ comma := ,
 help:
 	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
 	@echo "make test         unit + integration tests (sets up .venv first), then make test-pythons"
-	@echo "make test-fast    the unit + integration tests once, on .venv's Python, stopping at a failure"
+	@echo "make test-fast    the tests once, on .venv's Python, stopping at the first failure"
 	@echo "make test-pythons the tests on Python 3.10, 3.11, 3.12 and 3.13, and without the C speedup"
 	@echo "make check        ruff + mypy --strict"
 	@echo "make docs         build the docs site into site/ (strict: a warning fails)"
@@ -57,9 +57,9 @@ test: $(STAMP) $(ASYNCAPI_SPECS)
 	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85
 	$(MAKE) --no-print-directory test-pythons
 
-# noxfile.py: the suite on each of 3.10-3.13 (on PATH or pyenv's; none is downloaded), each in a
-# fresh virtualenv (.nox/) with the package editable and its dev extra from the package index and
-# the C speedup compiled for it, then once on 3.13 without the speedup (WSFRAMEWORK_NO_EXTENSIONS=1).
+# noxfile.py: the suite on each of 3.10-3.13 (on PATH or pyenv's; none is downloaded), each in
+# a fresh virtualenv (.nox/) with the package editable and its dev extra from the package index
+# and the C speedup compiled for it, then on 3.13 without it (WSFRAMEWORK_NO_EXTENSIONS=1).
 # One version: .venv/bin/nox -s tests-3.12 (pytest's arguments after --).
 test-pythons: $(STAMP) $(ASYNCAPI_SPECS)
 	$(VENV)/bin/nox
