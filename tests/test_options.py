@@ -42,7 +42,7 @@ def test_connection_defaults(cls: type[ConnectionOptions]) -> None:
     assert options.keepalive is None
 
 
-def test_the_server_drops_stalled_handshakes_and_stuck_readers_sooner() -> None:
+def test_server_defaults_bound_handshakes_and_sends_where_clients_do_not() -> None:
     server = ServerOptions()
     assert server.connect_timeout == HANDSHAKE_TIMEOUT == 10
     assert server.send_timeout == SEND_TIMEOUT == 30
