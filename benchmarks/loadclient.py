@@ -331,6 +331,30 @@ async def sc_handshake(req: dict[str, Any], conn_cls: Any) -> dict[str, Any]:
     return t.result(count)
 
 
+async def sc_churn(req: dict[str, Any], conn_cls: Any) -> dict[str, Any]:
+    """``count`` connect -> one echo -> close cycles, ``concurrency`` of them at a time."""
+    payload = _payload(req, 32)
+    left = req["count"]
+
+    async def one() -> None:
+        conn = await conn_cls.connect(req["port"], req.get("text", False))
+        conn.send(payload)
+        _check(await conn.recv(), payload)
+        await conn.close()
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await one()
+
+    for _ in range(10):
+        await one()
+    with Timer(req["server_pid"]) as t:
+        await asyncio.gather(*(worker() for _ in range(req.get("concurrency", 50))))
+    return t.result(req["count"])
+
+
 async def _settled_rss(pid: int, timeout: float = 3.0) -> int:
     """Poll VmRSS until two consecutive readings (100 ms apart) agree."""
     last = rss_bytes(pid)
@@ -390,7 +414,9 @@ SCENARIOS = {
     "large": sc_large,
     "concurrent": sc_concurrent,
     "handshake": sc_handshake,
+    "churn": sc_churn,
     "idle_memory": sc_idle_memory,
+    "idle_memory_10k": sc_idle_memory,
 }
 
 from roomsload import SCENARIOS as ROOMS_SCENARIOS  # noqa: E402  (the rooms rows)

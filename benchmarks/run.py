@@ -108,10 +108,10 @@ PY = sys.executable
 # name -> label, unit, default/quick count, extra request fields for loadclient.py
 # The latency rows of the Redis scenarios (``rooms_redis*``).
 LATENCY_ROWS = [
-            ("latency_p50_ms", "latency A->B p50 (publish -> member of B)", "ms"),
-            ("latency_p99_ms", "latency A->B p99", "ms"),
-            ("e2e_p50_ms", "end-to-end p50 (publisher's send -> member of B)", "ms"),
-            ("e2e_p99_ms", "end-to-end p99", "ms"),
+    ("latency_p50_ms", "latency A->B p50 (publish -> member of B)", "ms"),
+    ("latency_p99_ms", "latency A->B p99", "ms"),
+    ("e2e_p50_ms", "end-to-end p50 (publisher's send -> member of B)", "ms"),
+    ("e2e_p99_ms", "end-to-end p99", "ms"),
 ]
 
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -137,6 +137,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "handshake": dict(
         label="connect + 1 msg + close", unit="µs/handshake", count=3_000, quick=50, req={}
     ),
+    "churn": dict(
+        label="churn: connect + 1 msg + close, 50 at a time",
+        unit="µs/cycle",
+        count=5_000,
+        quick=100,
+        req={"concurrency": 50},
+        note="server CPU per cycle; 50 clients cycle at once (mobile reconnects, a deploy)",
+    ),
     "idle_memory": dict(
         label="idle connection memory (1000 conns)",
         unit="KiB RSS/conn",
@@ -144,7 +152,16 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         quick=1_000,
         req={},
     ),
+    "idle_memory_10k": dict(
+        label="idle connection memory (10000 conns)",
+        unit="KiB RSS/conn",
+        count=10_000,
+        quick=10_000,
+        req={},
+    ),
 }
+# Rows measured on a freshly started server each round (memory, not CPU per unit).
+IDLE = frozenset({"idle_memory", "idle_memory_10k"})
 # The rooms rows: wsframework only, against the ``wsframework-rooms`` server of servers.py
 # (see benchmarks/roomsload.py for the client side).  ``servers``: "memory" (one process,
 # in-memory broker), "redis" (one process on a redis-server the driver starts) or "redis2"
@@ -414,7 +431,7 @@ class LoadClient:
 
 
 def _metric(scenario: str, res: dict[str, Any]) -> float:
-    if scenario == "idle_memory":
+    if scenario in IDLE:
         return res["bytes_per_conn"] / 1024.0
     return res["cpu_s"] / res["units"] * 1e6
 
@@ -431,7 +448,7 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
     client = LoadClient(log_dir)
     client.start()
     try:
-        long_lived = [sc for sc in args.scenarios if sc != "idle_memory"]
+        long_lived = [sc for sc in args.scenarios if sc not in IDLE]
         if long_lived:
             for impl in list(impls):
                 sp = ServerProc(impl, log_dir)
@@ -450,7 +467,7 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
                 line = []
                 for impl in order:
                     entry = results[sc][impl]
-                    if sc == "idle_memory":
+                    if sc in IDLE:
                         sp = ServerProc(impl, log_dir)
                         try:
                             sp.start()
@@ -479,7 +496,7 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
                         **spec["req"],
                     }
                     res = client.request(req, args.timeout)
-                    if sc == "idle_memory":
+                    if sc in IDLE:
                         sp.stop()
                     if "error" in res:
                         entry["errors"].append(res["error"])
@@ -487,7 +504,7 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
                         if res.get("trace"):
                             with open(os.path.join(log_dir, "errors.log"), "a") as f:
                                 f.write(f"--- {sc} {impl}\n{res['trace']}\n")
-                        if sc != "idle_memory":  # may be wedged: restart it
+                        if sc not in IDLE:  # may be wedged: restart it
                             sp.stop()
                         line.append(f"{impl}=ERR")
                         continue
@@ -891,7 +908,7 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
             cells.append(cell)
             rel = (e["max"] - e["min"]) / e["median"] * 100 if e["median"] else 0.0
             spread.append(f"±{rel / 2:.0f}% (n={len(e['rounds'])})")
-            rates.append("-" if sc == "idle_memory" else _fmt(e["median_rate"]))
+            rates.append("-" if sc in IDLE else _fmt(e["median_rate"]))
         if OURS in impls and THEIRS in impls:
             cells.append(_ratio(per.get(OURS), per.get(THEIRS)))
         if OURS in impls and APP in impls:

@@ -477,7 +477,7 @@ REGISTRY: dict[str, ServerImpl] = {
         run_websockets_asyncio,
         "ws",
         _importable("websockets.asyncio.server"),
-        False,
+        True,
         "websockets.asyncio.server.serve (compression=None); fixed server of the client bench",
     ),
     "hypercorn-asgi": ServerImpl(
