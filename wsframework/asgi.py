@@ -337,7 +337,7 @@ class ASGIWebSocketConnection(WebSocketConnection):
             return
         self._close_sent = True
         self.closed_by = self.closed_by or "local"
-        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT):
             try:
                 await self._send({"type": "websocket.close", "code": code, "reason": reason or ""})
             except Exception:  # the server already considers the connection gone

@@ -432,7 +432,7 @@ class StreamConnection(WebSocketConnection):
             return
         self._stream_closed = True
         self._mark_finished()
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 1):  # one scope
             try:
                 await self._stream.aclose()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):

@@ -107,7 +107,7 @@ async def run_handler(
                 )
         connection = request.connection
         if connection is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(limit):
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + limit):
                 await connection.aclose()
             stats.closed(connection, connection.closed)
 

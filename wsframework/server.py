@@ -275,7 +275,9 @@ async def serve_stream(
     finally:
         if tracker is not None:
             tracker.leave()
-        await trio.aclose_forcefully(stream)
+        # Most connections closed their socket already: skip aclose_forcefully's checkpoint.
+        if not isinstance(stream, trio.SocketStream) or stream.socket.fileno() >= 0:
+            await trio.aclose_forcefully(stream)
 
 
 class WebSocketServer:
