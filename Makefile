@@ -12,7 +12,7 @@ comma := ,
 
 help:
 	@echo "make run          serve the rooms chat; open http://127.0.0.1:8000/?room=lobby&user=ann"
-	@echo "make test         unit + integration tests (sets up .venv first), then make test-pythons"
+	@echo "make test         unit + integration tests (sets up .venv first), then the other Pythons"
 	@echo "make test-fast    the tests once, on .venv's Python, stopping at the first failure"
 	@echo "make test-pythons the tests on Python 3.10, 3.11, 3.12 and 3.13, and without the C speedup"
 	@echo "make check        ruff + mypy --strict"
@@ -52,10 +52,15 @@ run: $(RUN_STAMP)
 	@echo "chat: open http://127.0.0.1:8000/?room=lobby&user=ann in a browser (another user: &user=bob)"
 	$(PY) -m wsframework run apps.chat.app:app --port 8000
 
-# The main run (with coverage) on .venv's Python, then every Python pyproject.toml claims.
+# The main run (with coverage) on .venv's Python, then the other Pythons pyproject.toml claims
+# and the build without the speedup (every nox session but the one of .venv's own Python).
+OTHER_SESSIONS = $(VENV)/bin/nox -l --json | $(PY) -c 'import json, sys; \
+	own = "tests-%d.%d" % sys.version_info[:2]; \
+	print(" ".join(s["session"] for s in json.load(sys.stdin) if s["session"] != own))'
+
 test: $(STAMP) $(ASYNCAPI_SPECS)
 	$(PY) -m pytest -q --cov=wsframework --cov-report=term:skip-covered --cov-fail-under=85
-	$(MAKE) --no-print-directory test-pythons
+	$(VENV)/bin/nox -s $$($(OTHER_SESSIONS))
 
 # noxfile.py: the suite on each of 3.10-3.13 (on PATH or pyenv's; none is downloaded), each in
 # a fresh virtualenv (.nox/) with the package editable and its dev extra from the package index
