@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from procstat import cpu_seconds, sched_cpu_seconds
+from wsframes import next_frame
 
 PROBE_SCRIPT = os.path.abspath(__file__)
 OP_TEXT_FIN = 0x81
@@ -126,23 +127,10 @@ class MemberCounter(asyncio.BufferedProtocol):
 
     def _walk(self, data: bytes) -> None:
         """Frame by frame: data frames count, pings are answered, a close ends it."""
-        pos, n, got = 0, len(data), 0
-        while n - pos >= 2:
-            b0, b1 = data[pos], data[pos + 1]
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
-            if n - pos < head + length:
-                break
+        pos, got = 0, 0
+        while (found := next_frame(data, pos)) is not None:
+            b0, payload, pos = found
             opcode = b0 & 0x0F
-            payload = data[pos + head : pos + head + length]
-            pos += head + length
             if opcode == 0x9:  # ping: answer (masked with a zero key)
                 self.transport.write(bytes((0x8A, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
             elif opcode == 0x8:

@@ -36,6 +36,8 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from wsframes import next_frame
+
 HOST = "127.0.0.1"
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
 
@@ -141,24 +143,10 @@ class Conn(asyncio.Protocol):
                 return
             self.upgraded.set_result(None)
             data = data[end + 4 :]
-        pos, n = 0, len(data)
-        while n - pos >= 2:
-            b1 = data[pos + 1]
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
-            if n - pos < head + length:
-                break
-            opcode = data[pos] & 0x0F
-            payload = data[pos + head : pos + head + length]
-            pos += head + length
-            self.on_frame(opcode, payload, now)
+        pos = 0
+        while (found := next_frame(data, pos)) is not None:
+            b0, payload, pos = found
+            self.on_frame(b0 & 0x0F, payload, now)
         self.buffer = data[pos:]
 
     def on_frame(self, opcode: int, payload: bytes, now: int) -> None:
