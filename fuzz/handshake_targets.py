@@ -3,7 +3,10 @@
 :func:`server_handshake` feeds :class:`~wsframework.protocol.handshake.ServerHandshake` what
 ``server.read_handshake`` would (the request in arbitrary chunks, maybe an EOF), and checks the
 answer the server would send: a valid request gets a parseable 101 with the right accept key,
-an invalid one a parseable 4xx, and nothing else ever escapes.
+an invalid one a parseable 4xx, and nothing else ever escapes. It also feeds the same bytes in
+one read and with the head's last byte held back (:func:`fast_and_h11`): the first may take the
+parser's h11-free fast path, the second never does, and where the first did both must end the
+same way.
 
 :func:`client_handshake` builds a client's request, checks that our server parser accepts it,
 and answers with a valid 101, a refusal or a broken answer, in chunks;
@@ -31,7 +34,7 @@ from wsframework.protocol.handshake import (
 
 from .source import Source, pieces
 
-__all__ = ["client_handshake", "server_handshake"]
+__all__ = ["Outcome", "fast_and_h11", "client_handshake", "server_handshake"]
 
 _PATH_CHARS = "abcxyz019/-._~%?=&:@+!$'()*,;"
 _TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_.!#$%&'*+^`|~"
@@ -209,6 +212,42 @@ def _check_error_response(exc: InvalidHandshake) -> None:
     assert received == body
 
 
+Outcome = tuple[object, ...]
+
+
+def _outcome(handshake: ServerHandshake, chunks: list[bytes]) -> Outcome:
+    """What feeding ``chunks`` gives: the request's facts, or the error's type, status, words."""
+    request: HandshakeRequest | None = None
+    try:
+        for chunk in chunks:
+            request = handshake.receive_data(chunk)
+            if request is not None:
+                break
+    except InvalidHandshake as exc:
+        return (type(exc).__name__, exc.status_code, str(exc), tuple(exc.headers))
+    except EOFError as exc:
+        return ("EOFError", str(exc))
+    if request is None:
+        return ("incomplete",)
+    facts = (request.target, request.headers, request.subprotocols, request.extensions)
+    return ("request", *facts, request.key, request.trailing_data)
+
+
+def fast_and_h11(data: bytes, max_header_size: int = 16384) -> tuple[Outcome, Outcome] | None:
+    """What the h11-free fast path and h11 make of ``data``; None if the fast path passes.
+
+    ``data`` is fed in one read, where the fast path may take it (it then makes no h11
+    connection), and again with the head's last byte held back, which always goes through h11.
+    Where the fast path took it, the two outcomes must be equal.
+    """
+    fast = ServerHandshake(max_header_size)
+    whole = _outcome(fast, [data])
+    if fast._h11 is not None:
+        return None
+    cut = data.find(b"\r\n\r\n") + 3
+    return whole, _outcome(ServerHandshake(max_header_size), [data[:cut], data[cut:]])
+
+
 def server_handshake(data: bytes) -> None:
     """Fuzz target: the server's handshake parser as ``server.read_handshake`` feeds it."""
     src = Source(data)
@@ -216,6 +255,11 @@ def server_handshake(data: bytes) -> None:
     head, expect, key = _request(src)
     trailing = src.blob(40)
     stream = head + trailing
+    compared = fast_and_h11(stream, max_header_size)
+    if compared is not None:
+        assert compared[0] == compared[1], (
+            f"the fast path gave {compared[0]!r}, h11 {compared[1]!r}"
+        )
     chunks = pieces(stream, src.cuts(len(stream)))
     eof = src.flag()
     handshake = ServerHandshake(max_header_size=max_header_size)

@@ -4,6 +4,12 @@ wsproto accepts some requests RFC 6455 forbids (HTTP/1.0, a ``Sec-WebSocket-Key`
 16 bytes of base64, duplicated key or version headers), so the server parses the request with h11
 itself, checks it here, and only then hands the upgraded byte stream to wsproto's frame-level
 ``Connection``. Bytes that arrived behind the request headers are kept (``trailing_data``).
+
+The common case skips h11: a head that arrived whole in the first read, spelled the plain way
+(``GET target HTTP/1.1``, CRLF line ends, one ``Host``, no body headers, header bytes h11 would
+accept), is split by :func:`_plain_head` and validated by the same checks. Anything else, and
+any request those checks refuse, goes through h11 as before, so every error answer is h11's
+(``tests/protocol/test_handshake_fast.py`` and the fuzz target compare the two paths).
 """
 
 from __future__ import annotations
@@ -89,11 +95,13 @@ def _h11_reason(exc: h11.RemoteProtocolError) -> str:
     return _BYTEARRAY.sub(shorten, str(exc))
 
 
-def _single(headers: Headers, name: bytes) -> bytes | None:
-    values = [v for n, v in headers if n == name]
+def _single(by_name: dict[bytes, list[bytes]], name: bytes) -> bytes | None:
+    values = by_name.get(name)
+    if values is None:
+        return None
     if len(values) > 1:
         raise InvalidHandshake(f"duplicate {name.decode()} header", 400)
-    return values[0] if values else None
+    return values[0]
 
 
 def validate_request(event: h11.Request) -> HandshakeRequest:
@@ -105,25 +113,35 @@ def validate_request(event: h11.Request) -> HandshakeRequest:
             unsupported ``Sec-WebSocket-Version``.
     """
     headers: Headers = [(bytes(n), bytes(v)) for n, v in event.headers]
-    upgrade = [t.lower() for t in _tokens(v for n, v in headers if n == b"upgrade")]
+    return _validate(event.method, event.target, event.http_version, headers)
+
+
+def _validate(
+    method: bytes, target: bytes, http_version: bytes, headers: Headers
+) -> HandshakeRequest:
+    by_name: dict[bytes, list[bytes]] = {}
+    for header, header_value in headers:
+        if header in by_name:
+            by_name[header].append(header_value)
+        else:
+            by_name[header] = [header_value]
+    upgrade = [t.lower() for t in _tokens(by_name.get(b"upgrade", ()))]
     if "websocket" not in upgrade:
-        raise UpgradeRequired(
-            event.method.decode("latin-1"), event.target.decode("latin-1"), headers
-        )
-    if event.method != b"GET":
+        raise UpgradeRequired(method.decode("latin-1"), target.decode("latin-1"), headers)
+    if method != b"GET":
         raise InvalidHandshake(
-            f"the WebSocket handshake must use GET, not {event.method.decode('latin-1')}",
+            f"the WebSocket handshake must use GET, not {method.decode('latin-1')}",
             405,
             ((b"allow", b"GET"),),
         )
-    if event.http_version != b"1.1":
+    if http_version != b"1.1":
         raise InvalidHandshake(
-            f"the WebSocket handshake needs HTTP/1.1, not HTTP/{event.http_version.decode()}", 400
+            f"the WebSocket handshake needs HTTP/1.1, not HTTP/{http_version.decode()}", 400
         )
-    connection = [t.lower() for t in _tokens(v for n, v in headers if n == b"connection")]
+    connection = [t.lower() for t in _tokens(by_name.get(b"connection", ()))]
     if "upgrade" not in connection:
         raise InvalidHandshake("the Connection header must contain 'Upgrade'", 400)
-    version = _single(headers, b"sec-websocket-version")
+    version = _single(by_name, b"sec-websocket-version")
     if version is None:
         raise InvalidHandshake("missing Sec-WebSocket-Version header", 400)
     if version.strip() != b"13":
@@ -133,7 +151,7 @@ def validate_request(event: h11.Request) -> HandshakeRequest:
             426,
             ((b"sec-websocket-version", b"13"),),
         )
-    key = _single(headers, b"sec-websocket-key")
+    key = _single(by_name, b"sec-websocket-key")
     if key is None:
         raise InvalidHandshake("missing Sec-WebSocket-Key header", 400)
     key = key.strip()
@@ -144,18 +162,59 @@ def validate_request(event: h11.Request) -> HandshakeRequest:
     if len(raw) != 16:
         raise InvalidHandshake("Sec-WebSocket-Key must be 16 bytes encoded in base64", 400)
     for name in (b"content-length", b"transfer-encoding"):
-        value = _single(headers, name)
+        value = _single(by_name, name)
         if value is not None and value.strip() not in (b"0", b""):
             raise InvalidHandshake(_NO_BODY, 400)
-    subprotocols = _tokens(v for n, v in headers if n == b"sec-websocket-protocol")
-    extensions = _tokens(v for n, v in headers if n == b"sec-websocket-extensions")
+    subprotocols = _tokens(by_name.get(b"sec-websocket-protocol", ()))
+    extensions = _tokens(by_name.get(b"sec-websocket-extensions", ()))
     return HandshakeRequest(
-        target=event.target.decode("latin-1"),
+        target=target.decode("latin-1"),
         headers=headers,
         subprotocols=subprotocols,
         extensions=extensions,
         key=key,
     )
+
+
+# A subset of what h11 accepts (its _abnf.py), so that whatever matches here h11 would parse to
+# the same request: the request line of a GET over HTTP/1.1, and header lines whose value bytes
+# are visible ASCII, obs-text, spaces or tabs (h11 also takes some control bytes; a head with
+# one goes through h11). No pattern can backtrack: each is one character class repeated.
+_PLAIN_REQUEST_LINE = re.compile(rb"GET ([\x21-\x7e]+) HTTP/1\.1")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff \t]*")
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+def _plain_head(head: bytes) -> tuple[bytes, Headers] | None:
+    """The target and headers of a plainly spelled GET head (without its blank line), or None.
+
+    No pattern matches a CR or LF, so a head with a bare LF (a line end for h11) is not plain.
+
+    None means "let h11 decide": the head may still be valid, or it may be an error that h11
+    words. A match here is what h11 would return for the same bytes (header names lower-cased,
+    values without surrounding whitespace).
+    """
+    lines = head.split(b"\r\n")
+    request_line = _PLAIN_REQUEST_LINE.fullmatch(lines[0])
+    if request_line is None:
+        return None
+    headers: Headers = []
+    hosts = 0
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        value = value.strip(b" \t")  # h11 drops the whitespace around a value
+        if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            return None
+        name = name.lower()
+        if name == b"host":
+            hosts += 1
+        elif name in _BODY_HEADERS:
+            return None
+        headers.append((name, value))
+    if hosts != 1:
+        return None
+    return request_line[1], headers
 
 
 class ServerHandshake:
@@ -171,7 +230,7 @@ class ServerHandshake:
     """
 
     def __init__(self, max_header_size: int = 16384) -> None:
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+        self._h11: h11.Connection | None = None
         self._max_header_size = max_header_size
         self._received = 0
         self._eof = False
@@ -180,6 +239,11 @@ class ServerHandshake:
         self._head = bytearray()
 
     def receive_data(self, data: bytes) -> HandshakeRequest | None:
+        if self._h11 is None:
+            request = self._plain_request(data)
+            if request is not None:
+                return request
+            self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_header_size)
         self._received += len(data)
         self._eof = self._eof or not data
         self._head += data
@@ -217,6 +281,22 @@ class ServerHandshake:
         request.trailing_data = self._trailing()
         return request
 
+    def _plain_request(self, data: bytes) -> HandshakeRequest | None:
+        """The fast path: a valid request whose whole head is in the first read, else None."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 > self._max_header_size:
+            return None
+        head = data[:end]
+        parsed = _plain_head(head)
+        if parsed is None:
+            return None
+        try:
+            request = _validate(b"GET", parsed[0], b"1.1", parsed[1])
+        except InvalidHandshake:  # h11 parses it again: UpgradeRequired needs it for the body
+            return None
+        request.trailing_data = data[end + 4 :]
+        return request
+
     def _too_large(self) -> InvalidHandshake:
         """414 for a request line over the limit, 431 for a head over it."""
         line_end = self._head.find(b"\n")
@@ -236,6 +316,7 @@ class ServerHandshake:
             InvalidHandshake: 413 when the body exceeds ``limit``, 400 when it is malformed.
             EOFError: the peer left mid-body.
         """
+        assert self._h11 is not None, "receive_body() is for after receive_data() raised"
         if data is not None:
             self._h11.receive_data(data)
         while True:
@@ -256,6 +337,7 @@ class ServerHandshake:
 
     def _trailing(self) -> bytes:
         # With an Upgrade header, h11 pauses right after the request and keeps what follows.
+        assert self._h11 is not None
         data, _closed = self._h11.trailing_data
         if data:
             return bytes(data)
