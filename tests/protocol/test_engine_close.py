@@ -6,13 +6,23 @@ from __future__ import annotations
 import struct
 
 import pytest
-from wsproto.connection import ConnectionState, ConnectionType
-from wsproto.events import CloseConnection
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import CloseConnection, TextMessage
+from wsproto.utilities import LocalProtocolError
 
-from wsframework.protocol.engine import CloseReceived
+from wsframework.protocol.engine import CloseReceived, Engine, ProtocolError
 
 from ..peers import OP_CLOSE, OP_TEXT, build_frame, close_payload
-from .engine_helpers import CLIENT, SERVER, engine, feed, feed_in_pieces, peer_events, peer_of
+from .engine_helpers import (
+    CLIENT,
+    LIMIT,
+    SERVER,
+    engine,
+    feed,
+    feed_in_pieces,
+    peer_events,
+    peer_of,
+)
 
 # ---------------------------------------------------------------------- closing
 
@@ -74,3 +84,137 @@ def test_close_frame_fed_one_byte_at_a_time() -> None:
     frame = build_frame(OP_TEXT, b"hi") + build_frame(OP_CLOSE, close_payload(1001, b"away"))
     events = feed_in_pieces(target, frame, list(range(len(frame))))
     assert events == ["hi", CloseReceived(1001, "away", answer=True)]
+
+
+# ------------------------------------------------- close frames without wsproto (frames.py)
+
+
+def counting_engine(kind: ConnectionType = SERVER) -> tuple[Engine, list[Connection]]:
+    """A lazy engine, as our server makes it, and the wsproto connections it made."""
+    made: list[Connection] = []
+
+    def factory() -> Connection:
+        made.append(Connection(kind))
+        return made[-1]
+
+    built = Engine(factory, max_message_size=LIMIT, max_frame_size=65536, client=kind is CLIENT)
+    return built, made
+
+
+def eager_engine(kind: ConnectionType = SERVER) -> Engine:
+    """The same engine with wsproto from the start: wsproto parses and sends every close."""
+    return Engine(Connection(kind), max_message_size=LIMIT, max_frame_size=65536)
+
+
+@pytest.mark.parametrize("kind", [SERVER, CLIENT])
+def test_plain_messages_and_both_close_frames_never_make_wsproto(kind: ConnectionType) -> None:
+    target, made = counting_engine(kind)
+    peer = peer_of(kind)
+    assert feed(target, peer.send(TextMessage(data="hi"))) == ["hi"]
+    frame = target.close(4000, "done")
+    assert peer_events(peer, frame) == [CloseConnection(code=4000, reason="done")]
+    assert feed(target, peer.send(CloseConnection(code=4000, reason="done"))) == [
+        CloseReceived(4000, "done", answer=False)
+    ]
+    assert target.state is ConnectionState.CLOSED
+    assert made == []
+
+
+CLOSE_PAYLOADS = [
+    b"",
+    b"\x03",
+    close_payload(1000),
+    close_payload(1001, b"going"),
+    close_payload(1000, "é".encode() * 61 + b"x"),
+    close_payload(1000, b"\xff bad utf-8"),
+    close_payload(999),
+    close_payload(1004),
+    close_payload(1005),
+    close_payload(1006),
+    close_payload(1014),
+    close_payload(1015),
+    close_payload(2999),
+    close_payload(3000),
+    close_payload(4999, b"last"),
+    close_payload(5000),
+]
+
+
+@pytest.mark.parametrize("payload", CLOSE_PAYLOADS, ids=repr)
+@pytest.mark.parametrize("first", ["peer", "us"])
+def test_a_close_frame_is_read_as_wsproto_reads_it(payload: bytes, first: str) -> None:
+    """Whatever the payload, and whoever closed first: the same events, state and answer."""
+    lazy, _made = counting_engine()
+    eager = eager_engine()
+    sent = [each.close(4000, "ours") if first == "us" else b"" for each in (lazy, eager)]
+    assert sent[0] == sent[1]
+    frame = build_frame(OP_CLOSE, payload)
+    assert feed(lazy, frame) == feed(eager, frame)
+    assert lazy.state is eager.state
+    assert lazy.close(1000, "answer") == eager.close(1000, "answer")
+    assert lazy.state is eager.state
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        build_frame(OP_CLOSE, close_payload(1000), fin=False),
+        build_frame(OP_CLOSE, close_payload(1000), rsv1=True),
+        build_frame(OP_CLOSE, close_payload(1000), mask=None),
+        build_frame(OP_CLOSE, b"x" * 126),
+    ],
+    ids=["not final", "rsv1", "unmasked", "126 bytes"],
+)
+def test_a_malformed_close_frame_is_left_to_wsproto(frame: bytes) -> None:
+    lazy, made = counting_engine()
+    events = feed(lazy, frame)
+    assert events == feed(eager_engine(), frame)
+    assert len(made) == 1
+    assert isinstance(events[0], ProtocolError)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(1000, None), (1000, ""), (1001, "bye"), (4000, "é" * 80), (3000, "x" * 200), (1005, None)],
+)
+def test_our_close_frame_is_the_one_wsproto_sends(code: int, reason: str | None) -> None:
+    lazy, made = counting_engine()
+    assert lazy.close(code, reason) == eager_engine().close(code, reason)
+    assert lazy.state is ConnectionState.LOCAL_CLOSING
+    assert len(made) == (1 if code == 1005 else 0)  # wsproto sends no code for 1005
+
+
+def test_after_our_close_a_frame_that_needs_wsproto_finds_it_closing() -> None:
+    lazy, made = counting_engine()
+    eager = eager_engine()
+    data = (
+        build_frame(OP_TEXT, b"frag", fin=False)
+        + build_frame(0x0, b"ment")
+        + build_frame(OP_CLOSE, close_payload(1000))
+    )
+    for each in (lazy, eager):
+        each.close(1000)
+    assert feed(lazy, data) == feed(eager, data) == ["fragment", CloseReceived(1000, None, False)]
+    assert len(made) == 1
+    assert lazy.state is eager.state is ConnectionState.CLOSED
+
+
+def test_bytes_after_the_peers_close_are_ignored_as_wsproto_ignores_them() -> None:
+    lazy, _made = counting_engine()
+    eager = eager_engine()
+    first = build_frame(OP_CLOSE, close_payload(1000))
+    assert feed(lazy, first) == feed(eager, first)
+    later = build_frame(OP_TEXT, b"late") + build_frame(OP_CLOSE, close_payload(1000))
+    assert feed(lazy, later) == feed(eager, later) == []
+    assert lazy.state is eager.state is ConnectionState.REMOTE_CLOSING
+
+
+def test_bytes_after_the_close_handshake_are_refused_as_wsproto_refuses_them() -> None:
+    lazy, _made = counting_engine()
+    eager = eager_engine()
+    close = build_frame(OP_CLOSE, close_payload(1000))
+    for each in (lazy, eager):
+        each.close(1000)
+        assert feed(each, close) == [CloseReceived(1000, None, answer=False)]
+        with pytest.raises(LocalProtocolError, match="already closed"):
+            feed(each, close)

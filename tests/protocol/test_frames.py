@@ -22,7 +22,14 @@ from wsproto.events import BytesMessage, TextMessage
 
 from wsframework import WebSocketRequest
 from wsframework.options import ServerOptions
-from wsframework.protocol.frames import NEED_MORE, NOT_PLAIN, encode_data_frame, parse_data_frame
+from wsframework.protocol.frames import (
+    NEED_MORE,
+    NOT_PLAIN,
+    encode_close_frame,
+    encode_data_frame,
+    parse_close_frame,
+    parse_data_frame,
+)
 from wsframework.server import serve_stream
 
 from ..peers import (
@@ -41,6 +48,32 @@ from ..peers import (
 )
 
 LIMIT = 2**20
+
+# ---------------------------------------------------------------------- close frames
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_every_cut_of_a_close_frame_needs_more(masked: bool) -> None:
+    frame = build_frame(OP_CLOSE, close_payload(1001, b"away"), mask=b"abcd" if masked else None)
+    assert parse_close_frame(frame, 0, masked) == (len(frame), 1001, "away")
+    for cut in range(len(frame)):
+        assert parse_close_frame(frame[:cut], 0, masked)[0] == NEED_MORE
+    assert parse_close_frame(b"xx" + frame, 2, masked) == (len(frame) + 2, 1001, "away")
+
+
+def test_a_data_frame_is_not_a_close_frame() -> None:
+    assert parse_close_frame(build_frame(OP_TEXT, b"hi"), 0, True)[0] == NOT_PLAIN
+
+
+@pytest.mark.parametrize("kind", [ConnectionType.SERVER, ConnectionType.CLIENT])
+def test_encoded_close_frames_parse_on_the_other_side(kind: ConnectionType) -> None:
+    peer = Connection(
+        ConnectionType.CLIENT if kind is ConnectionType.SERVER else ConnectionType.SERVER
+    )
+    peer.receive_data(encode_close_frame(4000, "é" * 70, mask=kind is ConnectionType.CLIENT))
+    (event,) = peer.events()
+    assert (event.code, event.reason) == (4000, "é" * 61)  # cut to 123 bytes, not mid-character
+
 
 # ---------------------------------------------------------------------- parse_data_frame
 

@@ -5,7 +5,7 @@ Standard library only: the ASGI transport uses it too, and must not load wsproto
 
 from __future__ import annotations
 
-__all__ = ["CloseReason", "check_close_code"]
+__all__ = ["RECEIVABLE_CODES", "CloseReason", "check_close_code"]
 
 # The names wsproto's ``frame_protocol.CloseReason`` (and so trio-websocket) gives the codes;
 # tests/protocol/test_close.py compares the two tables.
@@ -25,6 +25,10 @@ _NAMES = {
     1013: "TRY_AGAIN_LATER",
     1015: "TLS_HANDSHAKE_FAILED",
 }
+
+#: The codes below 3000 that wsproto accepts in a peer's close frame (it fails the others with
+#: 1002); 3000-4999 are accepted too.
+RECEIVABLE_CODES = frozenset(_NAMES) - {1005, 1006, 1015}
 
 # Codes an endpoint may put in a close frame it sends (RFC 6455 7.4.1 and the IANA registry).
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})

@@ -10,6 +10,9 @@ What it owns:
 * the plain-frame fast path: whole, unfragmented, uncompressed data frames are parsed here
   (:func:`~wsframework.protocol.frames.parse_data_frame`) while wsproto holds nothing; from the
   first other frame on, wsproto parses, and reports every protocol error;
+* close frames while wsproto was never made (:func:`~wsframework.protocol.frames.parse_close_frame`,
+  :func:`~wsframework.protocol.frames.encode_close_frame`): the engine then keeps the
+  connection's state itself, and hands it to wsproto if a later frame needs wsproto after all;
 * message assembly from wsproto's fragments, the ``max_message_size`` limit (1009) and UTF-8
   (1007, through wsproto);
 * close bookkeeping (who started, what to answer) and the pings in flight.
@@ -44,9 +47,20 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, T
 
 from ..exceptions import MessageTypeError
 from .deflate import LimitedDeflate
-from .frames import NEED_MORE, encode_data_frame, parse_data_frame
+from .frames import (
+    NEED_MORE,
+    NOT_PLAIN,
+    encode_close_frame,
+    encode_data_frame,
+    parse_close_frame,
+    parse_data_frame,
+)
 
 _OPEN = ConnectionState.OPEN
+_LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
+_REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
+_CLOSED = ConnectionState.CLOSED
+_WSPROTO_CLOSE_CODES = (1005, 1006, 1015)  # wsproto sends no code or 1000 for these
 
 __all__ = [
     "PreparedFrames",
@@ -127,8 +141,9 @@ class Engine:
     Args:
         proto: the wsproto connection left by the opening handshake (trailing bytes included),
             or a function that makes one, called the first time wsproto is needed (a frame the
-            fast path does not parse, a control frame, a compressed message): an idle
-            connection then keeps none (about 0.9 KiB).
+            fast path does not parse, a ping or pong, a compressed message): an idle
+            connection then keeps none (about 0.9 KiB), and one that only exchanged plain
+            messages and close frames never makes one.
         max_message_size: a larger incoming message fails the connection with 1009.
         max_frame_size: the largest frame the fast path parses whole (the read size); bigger
             frames go to wsproto, which streams them.
@@ -154,6 +169,7 @@ class Engine:
         "_parts",
         "_pings",
         "_proto",
+        "_state",
         "_tail",
         "_wsproto_messages",
         "bytes_in",
@@ -186,6 +202,8 @@ class Engine:
         # False once we sent a close: our own copy of "wsproto is OPEN" for the fast path's
         # loop (only close() changes wsproto's state while the fast path runs).
         self._open = True
+        # The state while there is no wsproto connection (the close frames were ours).
+        self._state = _OPEN
         # Made when first needed: an idle connection keeps neither.
         self._parts: list[Any] | None = None  # fragments of the message being assembled
         self._part_size = 0
@@ -202,16 +220,18 @@ class Engine:
     def state(self) -> ConnectionState:
         """``OPEN``, ``LOCAL_CLOSING`` (we sent a close), ``REMOTE_CLOSING`` (the peer did) or
         ``CLOSED``."""
-        return _OPEN if self._proto is None else self._proto.state
+        return self._state if self._proto is None else self._proto.state
 
     def _wsproto(self) -> Connection:
-        """wsproto's connection, made the first time it is needed."""
+        """wsproto's connection, made the first time it is needed, in the engine's state."""
         proto = self._proto
         if proto is None:
             assert self._factory is not None
             proto = self._proto = self._factory()
             self._factory = None
             self._frames, self._wsproto_messages = _adopt_wsproto(proto)
+            if self._state is not _OPEN:  # a close frame was sent or received without it
+                proto._state = self._state
         return proto
 
     @property
@@ -254,8 +274,16 @@ class Engine:
         masked = not self._client
         limit = self._limit
         pos = 0
-        while self._open:
-            end, text, payload = parse_data_frame(buf, pos, masked, limit)
+        while True:
+            if self._open:
+                end, text, payload = parse_data_frame(buf, pos, masked, limit)
+            else:
+                end = NOT_PLAIN
+            if end == NOT_PLAIN and self._proto is None and self._expects_close():
+                end, code, reason = parse_close_frame(buf, pos, masked)
+                if end >= 0:
+                    yield self._close_received(code, reason)
+                    return
             if end < 0:
                 if end == NEED_MORE:
                     self._tail = buf[pos:] if pos else buf
@@ -334,6 +362,20 @@ class Engine:
             elif isinstance(event, CloseConnection):
                 yield self._on_close(event)
                 return
+
+    def _expects_close(self) -> bool:
+        """Whether a close frame from the peer is still to come (no wsproto connection)."""
+        return self._state is _OPEN or self._state is _LOCAL_CLOSING
+
+    def _close_received(self, code: int, reason: str | None) -> CloseReceived:
+        """A close frame parsed without wsproto: the state moves as wsproto's would."""
+        self._open = False
+        if self._state is _OPEN:
+            self._state = _REMOTE_CLOSING
+            self.closed_by = self.closed_by or "remote"
+            return CloseReceived(code, reason, answer=True)
+        self._state = _CLOSED
+        return CloseReceived(code, reason, answer=False)
 
     def _too_big(self) -> ProtocolError:
         self._parts = None
@@ -464,12 +506,16 @@ class Engine:
         """The close frame that starts (``OPEN``) or answers (``REMOTE_CLOSING``) a close;
         ``b""`` when a close frame was already sent."""
         state = self.state
-        if state is not ConnectionState.OPEN and state is not ConnectionState.REMOTE_CLOSING:
+        if state is not _OPEN and state is not _REMOTE_CLOSING:
             return b""
         self._open = False
-        if state is ConnectionState.OPEN:
+        if state is _OPEN:
             self.closed_by = self.closed_by or "local"
-        frame = self._wsproto().send(CloseConnection(code=code, reason=reason))
+        if self._proto is None and code not in _WSPROTO_CLOSE_CODES:
+            frame = encode_close_frame(code, reason, self._client)
+            self._state = _LOCAL_CLOSING if state is _OPEN else _CLOSED
+        else:
+            frame = self._wsproto().send(CloseConnection(code=code, reason=reason))
         self.bytes_out += len(frame)
         return frame
 

@@ -1,4 +1,4 @@
-"""Unfragmented, uncompressed data frames (RFC 6455 section 5.2), sans-I/O, both directions.
+"""Unfragmented, uncompressed data frames and close frames (RFC 6455 5.2, 5.5.1), sans-I/O.
 
 Sending: the connection sends every data message it does not compress through
 :func:`encode_data_frame` instead of through wsproto: no event object, no intermediate
@@ -12,6 +12,12 @@ frames (:func:`parse_data_frame`) off the front of what it reads and hands wspro
 rest, from the first frame that is not plain. wsproto keeps no state between whole uncompressed
 messages (permessage-deflate's is reset at the end of each message), so skipping them leaves it
 exactly as if it had parsed them.
+
+Close frames: every connection ends with one each way, and the engine reads and writes them
+here (:func:`parse_close_frame`, :func:`encode_close_frame`) while wsproto was never needed, so
+a connection that only ever exchanged plain messages never builds wsproto at all. A close frame
+wsproto would refuse (bad code, bad UTF-8, a one-byte payload) is left to wsproto, which words
+the error.
 """
 
 from __future__ import annotations
@@ -19,13 +25,24 @@ from __future__ import annotations
 import os
 import struct
 
+from .close import RECEIVABLE_CODES
 from .header import frame_header
 from .masking import xor_mask
 
-__all__ = ["NEED_MORE", "NOT_PLAIN", "encode_data_frame", "parse_data_frame"]
+__all__ = [
+    "NEED_MORE",
+    "NOT_PLAIN",
+    "encode_close_frame",
+    "encode_data_frame",
+    "parse_close_frame",
+    "parse_data_frame",
+]
 
 _TEXT, _BINARY = 0x81, 0x82  # FIN set, RSV clear, opcode 1 or 2
+_CLOSE = 0x88  # FIN set, RSV clear, opcode 8
 _LENGTH64 = struct.Struct("!Q")
+_CODE = struct.Struct("!H")
+_MAX_REASON = 123  # a control frame's payload is at most 125 bytes, 2 of them the code
 
 
 def encode_data_frame(payload: bytes, text: bool, mask: bool) -> tuple[bytes, bytes]:
@@ -103,3 +120,65 @@ def parse_data_frame(
     else:
         payload = bytes(data[head:end])
     return end, first == _TEXT, payload
+
+
+def parse_close_frame(
+    data: bytes | bytearray, pos: int, masked: bool
+) -> tuple[int, int, str | None]:
+    """Parse the frame at ``data[pos:]`` if it is a close frame wsproto would accept.
+
+    That is: FIN set, RSV bits clear, masked exactly when ``masked``, a payload of at most 125
+    bytes that is empty or a receivable code (:data:`~wsframework.protocol.close.RECEIVABLE_CODES`
+    or 3000-4999) followed by valid UTF-8.
+
+    Returns:
+        ``(end, code, reason)``: the offset just past the frame, the code (1005 for an empty
+        payload, as wsproto reports it) and the reason (``None`` when empty). Instead of an
+        offset, ``end`` is :data:`NEED_MORE` when such a frame has only partly arrived, or
+        :data:`NOT_PLAIN` for any other frame.
+    """
+    available = len(data) - pos
+    if available < 2:
+        return NEED_MORE, 0, None
+    second = data[pos + 1]
+    length = second & 0x7F
+    if data[pos] != _CLOSE or bool(second & 0x80) is not masked or length > 125 or length == 1:
+        return NOT_PLAIN, 0, None
+    head = pos + 2
+    end = head + length + (4 if masked else 0)
+    if end > pos + available:
+        return NEED_MORE, 0, None
+    if not length:
+        return end, 1005, None
+    if masked:
+        payload = xor_mask(memoryview(data)[head + 4 : end], bytes(data[head : head + 4]))
+    else:
+        payload = bytes(data[head:end])
+    code = _CODE.unpack_from(payload)[0]
+    if code not in RECEIVABLE_CODES and not 3000 <= code <= 4999:
+        return NOT_PLAIN, 0, None
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_PLAIN, 0, None
+    return end, code, reason or None
+
+
+def encode_close_frame(code: int, reason: str | None, mask: bool) -> bytes:
+    """The close frame wsproto would send for ``code`` and ``reason``: the reason cut to 123
+    bytes at a character boundary, masked with a fresh key when ``mask``.
+
+    ``code`` must be one wsproto sends as given: not 1005, 1006 or 1015 (wsproto sends no code
+    or 1000 for those; :meth:`Engine.close <wsframework.protocol.engine.Engine.close>` leaves
+    them to wsproto).
+    """
+    payload = _CODE.pack(code)
+    if reason:
+        text = reason.encode("utf-8")
+        if len(text) > _MAX_REASON:
+            text = text[:_MAX_REASON].decode("utf-8", "ignore").encode("utf-8")
+        payload += text
+    if not mask:
+        return bytes((_CLOSE, len(payload))) + payload
+    key = os.urandom(4)
+    return bytes((_CLOSE, 0x80 | len(payload))) + key + xor_mask(payload, key)
