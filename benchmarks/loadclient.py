@@ -5,6 +5,8 @@ It speaks two protocols over asyncio streams:
 * ``ws``  -- a minimal hand-rolled RFC 6455 client (HTTP/1.1 upgrade, masked
   frames, no extensions offered, so permessage-deflate is never negotiated).
   The same code drives every WebSocket server, so differences are the server's.
+  The ``deflate`` scenario uses ``DeflateConn`` instead: it offers
+  permessage-deflate and compresses with zlib (context takeover both ways).
 * ``raw`` -- 4-byte big-endian length prefix + payload.
 
 The client measures the *server's* CPU time (utime+stime from
@@ -34,6 +36,7 @@ import struct
 import sys
 import time
 import traceback
+import zlib
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,51 +66,62 @@ class Closed(Exception):
     pass
 
 
+async def _upgrade(
+    port: int, path: str, extra: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[bytes, bytes]]:
+    """Open a connection and do the HTTP/1.1 upgrade (``extra``: more request header lines,
+    each ending in CRLF); return the streams and the 101 response's headers (lower-case
+    names)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    key = base64.b64encode(os.urandom(16))
+    writer.write(
+        b"GET " + path.encode() + b" HTTP/1.1\r\n"
+        b"Host: " + f"{HOST}:{port}".encode() + b"\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    if b" 101 " not in lines[0] + b" ":
+        raise RuntimeError(f"handshake failed: {lines[0]!r}")
+    expected = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    headers = {}
+    for line in lines[1:]:
+        if b":" in line:
+            k, v = line.split(b":", 1)
+            headers[k.strip().lower()] = v.strip()
+    if headers.get(b"sec-websocket-accept") != expected:
+        raise RuntimeError("bad Sec-WebSocket-Accept")
+    return reader, writer, headers
+
+
 class WSConn:
-    __slots__ = ("_close_sent", "opcode", "reader", "writer")
+    __slots__ = ("_close_sent", "opcode", "reader", "rsv1", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, text: bool):
         self.reader = reader
         self.writer = writer
         self.opcode = OP_TEXT if text else OP_BINARY
         self._close_sent = False
+        self.rsv1 = False  # of the last message recv() returned (compressed, with deflate)
 
     @classmethod
     async def connect(cls, port: int, text: bool = False, path: str = "/") -> WSConn:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        key = base64.b64encode(os.urandom(16))
-        writer.write(
-            b"GET " + path.encode() + b" HTTP/1.1\r\n"
-            b"Host: " + f"{HOST}:{port}".encode() + b"\r\n"
-            b"Upgrade: websocket\r\n"
-            b"Connection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: " + key + b"\r\n"
-            b"Sec-WebSocket-Version: 13\r\n\r\n"
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        if b" 101 " not in lines[0] + b" ":
-            raise RuntimeError(f"handshake failed: {lines[0]!r}")
-        expected = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        headers = {}
-        for line in lines[1:]:
-            if b":" in line:
-                k, v = line.split(b":", 1)
-                headers[k.strip().lower()] = v.strip()
-        if headers.get(b"sec-websocket-accept") != expected:
-            raise RuntimeError("bad Sec-WebSocket-Accept")
+        reader, writer, headers = await _upgrade(port, path, b"")
         if b"sec-websocket-extensions" in headers:
             raise RuntimeError("server negotiated an extension we did not offer")
         return cls(reader, writer, text)
 
-    def _frame(self, opcode: int, payload: bytes) -> bytes:
-        n = len(payload)
+    def _frame(self, opcode: int, payload: bytes, rsv: int = 0) -> bytes:
+        n, b0 = len(payload), 0x80 | rsv | opcode
         if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+            head = struct.pack("!BB", b0, 0x80 | n)
         elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
+            head = struct.pack("!BBH", b0, 0xFE, n)
         else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
+            head = struct.pack("!BBQ", b0, 0xFF, n)
         mask = random.getrandbits(32).to_bytes(4, "big")
         return head + mask + apply_mask(payload, mask)
 
@@ -139,6 +153,8 @@ class WSConn:
                         self.writer.write(self._frame(OP_CLOSE, payload[:2]))
                     raise Closed(payload[:2])
                 continue
+            if not parts:
+                self.rsv1 = bool(b0 & 0x40)
             parts.append(payload)
             if b0 & 0x80:
                 return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -203,6 +219,175 @@ class RawConn:
 
     def abort(self) -> None:
         self.writer.transport.abort()
+
+
+# --------------------------------------------------------------------------- #
+# permessage-deflate (the ``deflate`` row)                                    #
+# --------------------------------------------------------------------------- #
+
+#: What the deflate row's client offers: context takeover on both sides (as browsers do).
+DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+SYNC_TAIL = b"\x00\x00\xff\xff"  # ends every Z_SYNC_FLUSH; not sent (RFC 7692 7.2.1)
+# fmt: off
+_NAMES = (
+    "ann", "bob", "carla", "dmitri", "eve", "farid", "grace", "hiro", "ines", "jamal", "kofi",
+    "lena", "mateo", "nadia", "oscar", "priya", "quinn", "rosa", "sven", "tariq", "uma",
+    "viktor", "wen", "xavier", "yusuf", "zoe",
+)
+_TAGS = (
+    "admin", "beta", "billing", "eu", "us", "apac", "mobile", "web", "ios", "android", "trial",
+    "vip", "legacy", "api",
+)
+_WORDS = (
+    "the", "a", "order", "shipped", "payment", "received", "invoice", "pending", "customer",
+    "account", "update", "status", "delivery", "delayed", "warehouse", "item", "items",
+    "refund", "approved", "request", "review", "new", "price", "total", "discount", "applied",
+    "cart", "checkout", "session", "expired", "token", "renewed", "user", "profile", "changed",
+    "address", "email", "verified", "phone", "notification", "sent", "read", "unread",
+    "message", "thread", "reply",
+)
+# fmt: on
+
+
+def _json_record(rng: random.Random, ident: int) -> dict[str, Any]:
+    name = rng.choice(_NAMES)
+    return {
+        "id": ident,
+        "user": f"{name}{rng.randrange(1000)}",
+        "email": f"{name}.{rng.randrange(10_000)}@example.{rng.choice(('com', 'org', 'net'))}",
+        "score": round(rng.uniform(0, 1000), 3),
+        "active": rng.random() < 0.7,
+        "tags": rng.sample(_TAGS, rng.randint(1, 4)),
+        "created": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
+        f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z",
+        "location": {
+            "lat": round(rng.uniform(-90, 90), 5),
+            "lon": round(rng.uniform(-180, 180), 5),
+        },
+        "text": " ".join(rng.choices(_WORDS, k=rng.randint(4, 16))),
+    }
+
+
+def json_message(rng: random.Random, size: int, first_id: int) -> bytes:
+    """A JSON array of records (repeated keys, varied values) of exactly ``size`` bytes: whole
+    records while they fit, then one ``{"id":..,"text":..}`` whose text fills the rest."""
+    records: list[str] = []
+    used = 2  # the brackets
+    while True:
+        rec = json.dumps(_json_record(rng, first_id + len(records)), separators=(",", ":"))
+        if used + len(rec) + 1 > size - 40:  # leave room for the filler record
+            break
+        records.append(rec)
+        used += len(rec) + 1
+    skeleton = '{"id":%d,"text":"%s"}'
+    ident = first_id + len(records)
+    room = size - used - len(skeleton % (ident, ""))
+    filler = " ".join(rng.choices(_WORDS, k=room // 2 + 1))[:room]
+    records.append(skeleton % (ident, filler))
+    data = ("[" + ",".join(records) + "]").encode()
+    assert len(data) == size, (len(data), size)
+    return data
+
+
+def json_messages(count: int, size: int, seed: int) -> list[bytes]:
+    """``count`` distinct messages, the same bytes for every server (seeded)."""
+    rng = random.Random(seed)
+    return [json_message(rng, size, i * 1000) for i in range(count)]
+
+
+class DeflateError(RuntimeError):
+    """The server did not negotiate, or did not use, permessage-deflate as the row needs."""
+
+
+def _accepted_deflate(value: str) -> tuple[int, bool]:
+    """The client compressor's window bits and whether it resets per message (the server's
+    ``client_no_context_takeover``), from the 101's ``Sec-WebSocket-Extensions``."""
+    if "," in value:
+        raise DeflateError(f"the server accepted more than one extension: {value!r}")
+    name, *params = (part.strip() for part in value.split(";"))
+    if name.lower() != "permessage-deflate":
+        raise DeflateError(f"the server accepted {name!r}, not permessage-deflate")
+    bits, reset = 15, False
+    for param in params:
+        key, _, val = (x.strip().strip('"') for x in param.partition("="))
+        if key == "client_no_context_takeover":
+            reset = True
+        elif key == "client_max_window_bits":
+            bits = int(val) if val else 15
+            if not 9 <= bits <= 15:
+                raise DeflateError(f"client_max_window_bits={val} is not something zlib does")
+        elif key not in ("server_no_context_takeover", "server_max_window_bits"):
+            raise DeflateError(f"the server's permessage-deflate has an unknown {key!r}")
+    return bits, reset
+
+
+class DeflateConn(WSConn):
+    """A client that offers permessage-deflate and compresses every message it sends.
+
+    One ``zlib`` compressor and one decompressor (raw deflate) for the whole connection:
+    context takeover, unless the server's answer asks the client to reset.  Counts what went
+    over the wire, and the server's messages that came back uncompressed (RSV1 clear)."""
+
+    __slots__ = (
+        "_bits",
+        "_compressor",
+        "_decompressor",
+        "_reset",
+        "extension",
+        "plain_echoes",
+        "received_raw",
+        "received_wire",
+        "sent_raw",
+        "sent_wire",
+    )
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, extension: str
+    ) -> None:
+        super().__init__(reader, writer, text=True)
+        self.extension = extension
+        self._bits, self._reset = _accepted_deflate(extension)
+        self._compressor = zlib.compressobj(wbits=-self._bits)
+        self._decompressor = zlib.decompressobj(wbits=-15)
+        self.sent_raw = self.sent_wire = self.received_raw = self.received_wire = 0
+        self.plain_echoes = 0
+
+    @classmethod
+    async def connect(cls, port: int, text: bool = True, path: str = "/") -> DeflateConn:
+        reader, writer, headers = await _upgrade(port, path, DEFLATE_OFFER)
+        accepted = headers.get(b"sec-websocket-extensions")
+        if accepted is None:
+            writer.transport.abort()
+            raise DeflateError(
+                "the server's 101 response did not accept permessage-deflate (no "
+                "Sec-WebSocket-Extensions header): this row would measure uncompressed traffic"
+            )
+        try:
+            return cls(reader, writer, accepted.decode("latin-1"))
+        except DeflateError:
+            writer.transport.abort()
+            raise
+
+    def send(self, payload: bytes) -> None:
+        c = self._compressor
+        data = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
+        if data.endswith(SYNC_TAIL):
+            data = data[:-4]
+        if self._reset:
+            self._compressor = zlib.compressobj(wbits=-self._bits)
+        self.sent_raw += len(payload)
+        self.sent_wire += len(data)
+        self.writer.write(self._frame(self.opcode, data, 0x40))
+
+    async def recv(self) -> bytes:
+        data = await super().recv()
+        if not self.rsv1:
+            self.plain_echoes += 1
+            return data
+        self.received_wire += len(data)
+        out = self._decompressor.decompress(data + SYNC_TAIL)
+        self.received_raw += len(out)
+        return out
 
 
 CONN = {"ws": WSConn, "raw": RawConn}
@@ -355,6 +540,37 @@ async def sc_churn(req: dict[str, Any], conn_cls: Any) -> dict[str, Any]:
     return t.result(req["count"])
 
 
+async def sc_deflate(req: dict[str, Any], conn_cls: Any) -> dict[str, Any]:
+    """Ping-pong of ``messages`` distinct JSON texts of ``size`` bytes (cycled) over
+    permessage-deflate; every echo is inflated and compared with what was sent."""
+    if conn_cls is not WSConn:
+        raise RuntimeError("the deflate row needs a WebSocket server")
+    messages = json_messages(req.get("messages", 64), req.get("size", 16384), req.get("seed", 12))
+    conn = await DeflateConn.connect(req["port"])
+    for m in messages:  # warm-up: every message once
+        conn.send(m)
+        _check(await conn.recv(), m)
+    count, n = req["count"], len(messages)
+    with Timer(req["server_pid"]) as t:
+        for i in range(count):
+            m = messages[i % n]
+            conn.send(m)
+            _check(await conn.recv(), m)
+    await conn.close()
+    if conn.plain_echoes:
+        raise DeflateError(
+            f"the server negotiated permessage-deflate but sent {conn.plain_echoes} of "
+            f"{count + n} echoes uncompressed"
+        )
+    return {
+        **t.result(count),
+        "extension": conn.extension,
+        "message_bytes": len(messages[0]),
+        "client_ratio": conn.sent_raw / conn.sent_wire,
+        "server_ratio": conn.received_raw / conn.received_wire,
+    }
+
+
 async def _settled_rss(pid: int, timeout: float = 3.0) -> int:
     """Poll VmRSS until two consecutive readings (100 ms apart) agree."""
     last = rss_bytes(pid)
@@ -415,6 +631,7 @@ SCENARIOS = {
     "concurrent": sc_concurrent,
     "handshake": sc_handshake,
     "churn": sc_churn,
+    "deflate": sc_deflate,
     "idle_memory": sc_idle_memory,
     "idle_memory_10k": sc_idle_memory,
 }

@@ -16,6 +16,12 @@ What it does
 2. Starts one load-client process (``benchmarks/loadclient.py --stdin``); the
    same hand-rolled asyncio client (no permessage-deflate) drives every
    WebSocket server, and speaks the length-prefixed protocol to ``raw-trio``.
+   The ``deflate`` row is the exception: its client offers permessage-deflate
+   (context takeover both ways) and sends 16 KiB JSON texts, against servers
+   started for that row with ``servers.py --compression`` (those that cannot
+   negotiate it show n/a); a server that does not accept or use the extension
+   fails the round.  A table under the main one gives each server's accepted
+   extension, compression ratio and CPU against websockets on asyncio.
 3. For each scenario, runs ``--rounds`` rounds; within a round every server is
    measured once (order rotated per round, so drift hits all alike).  The
    metric is the *server process's* CPU time (utime+stime from
@@ -145,6 +151,16 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         req={"concurrency": 50},
         note="server CPU per cycle; 50 clients cycle at once (mobile reconnects, a deploy)",
     ),
+    "deflate": dict(
+        label="permessage-deflate: 16 KiB JSON text ping-pong, 1 conn",
+        unit="µs/msg",
+        count=4_000,
+        quick=200,
+        req={"size": 16_384, "messages": 64, "seed": 12},
+        deflate=True,
+        note="compression on (servers.py --compression; context takeover both ways); 64 "
+        "distinct seeded JSON messages cycled; servers without permessage-deflate: n/a",
+    ),
     "idle_memory": dict(
         label="idle connection memory (1000 conns)",
         unit="KiB RSS/conn",
@@ -162,6 +178,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 # Rows measured on a freshly started server each round (memory, not CPU per unit).
 IDLE = frozenset({"idle_memory", "idle_memory_10k"})
+# Rows with ``deflate=True`` run against servers started with ``--compression`` for that row
+# only (the other rows' servers keep compression off); servers that cannot negotiate
+# permessage-deflate (``ServerImpl.deflate``) show n/a.
+DEFLATE_NA = "cannot negotiate permessage-deflate"
 # The rooms rows: wsframework only, against the ``wsframework-rooms`` server of servers.py
 # (see benchmarks/roomsload.py for the client side).  ``servers``: "memory" (one process,
 # in-memory broker), "redis" (one process on a redis-server the driver starts) or "redis2"
@@ -293,6 +313,7 @@ BASELINE = "raw-trio"
 OURS, THEIRS = "wsframework", "trio-websocket"
 APP = "wsframework-app"
 HC_APP, HC_RAW = "wsframework-hypercorn", "hypercorn-asgi"
+DEFLATE_REF = "websockets-asyncio"  # the deflate row's peer (issue 12)
 
 
 # --------------------------------------------------------------------------- #
@@ -445,10 +466,13 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
         sc: {impl: {"rounds": [], "errors": []} for impl in impls} for sc in args.scenarios
     }
     servers: dict[str, ServerProc] = {}
+    deflate_servers: dict[str, ServerProc] = {}  # the deflate row's, with --compression
     client = LoadClient(log_dir)
     client.start()
     try:
-        long_lived = [sc for sc in args.scenarios if sc not in IDLE]
+        long_lived = [
+            sc for sc in args.scenarios if sc not in IDLE and not SCENARIOS[sc].get("deflate")
+        ]
         if long_lived:
             for impl in list(impls):
                 sp = ServerProc(impl, log_dir)
@@ -462,11 +486,18 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
         for sc in args.scenarios:
             spec = SCENARIOS[sc]
             count = max(1, int((spec["quick"] if args.quick else spec["count"]) * args.scale))
+            pool = servers
+            if spec.get("deflate"):  # its own servers, stopped after its rounds
+                pool = deflate_servers
+                _start_deflate_servers(impls, results[sc], deflate_servers, log_dir)
             for r in range(args.rounds):
                 order = impls[r % len(impls) :] + impls[: r % len(impls)]
                 line = []
                 for impl in order:
                     entry = results[sc][impl]
+                    if entry.get("na"):
+                        line.append(f"{impl}=n/a")
+                        continue
                     if sc in IDLE:
                         sp = ServerProc(impl, log_dir)
                         try:
@@ -477,7 +508,7 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
                             continue
                         time.sleep(0.2)
                     else:
-                        sp = servers.get(impl)  # type: ignore[assignment]
+                        sp = pool.get(impl)  # type: ignore[assignment]
                         if sp is None:
                             continue
                         if not sp.alive():
@@ -514,9 +545,12 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
                     entry["rounds"].append(res)
                     line.append(f"{impl}={res['metric']:.1f}")
                 _log(f"[{sc} r{r + 1}/{args.rounds}] " + " ".join(line))
+            for sp in deflate_servers.values():
+                sp.stop()
+            deflate_servers.clear()
     finally:
         client.stop()
-        for sp in servers.values():
+        for sp in [*servers.values(), *deflate_servers.values()]:
             sp.stop()
     for per_impl in results.values():
         for entry in per_impl.values():
@@ -531,6 +565,24 @@ def run_server_bench(args: argparse.Namespace, impls: list[str], log_dir: str) -
                 if sched:
                     entry["median_sched"] = statistics.median(sched)
     return results
+
+
+def _start_deflate_servers(
+    impls: list[str], entries: dict[str, Any], started: dict[str, ServerProc], log_dir: str
+) -> None:
+    """Start ``impls``' servers with permessage-deflate on into ``started``; mark the ones
+    that cannot negotiate it n/a in ``entries`` (the row's results)."""
+    for impl in impls:
+        if not (REGISTRY[impl].deflate and REGISTRY[impl].protocol == "ws"):
+            entries[impl]["na"] = DEFLATE_NA
+            continue
+        sp = ServerProc(impl, log_dir, extra=("--compression",), name=f"{impl}-deflate")
+        try:
+            sp.start()
+            started[impl] = sp
+        except RuntimeError as exc:
+            _log(f"!! {exc}")
+            entries[impl]["errors"].append(str(exc))
 
 
 def run_client_bench(args: argparse.Namespace, clients: list[str], log_dir: str) -> dict[str, Any]:
@@ -898,7 +950,7 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
         for impl in impls:
             e = per.get(impl, {})
             if "median" not in e:
-                cells.append("error" if e.get("errors") else "-")
+                cells.append("n/a" if e.get("na") else "error" if e.get("errors") else "-")
                 spread.append("-")
                 rates.append("-")
                 continue
@@ -920,6 +972,7 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
         rows.append("| " + " | ".join(cells) + " |")
         spread_rows.append("| " + " | ".join(spread) + " |")
         rate_rows.append("| " + " | ".join(rates) + " |")
+    deflate = [sc for sc in results if SCENARIOS[sc].get("deflate")]
     return (
         "### Server CPU per unit (median of rounds; lower is better)\n\n"
         + "\n".join(rows)
@@ -927,6 +980,39 @@ def server_tables(results: dict[str, Any], impls: list[str]) -> str:
         + "\n".join(spread_rows)
         + "\n\n### Client-observed throughput (units/s, wall clock, median; context only)\n\n"
         + "\n".join(rate_rows)
+        + "\n"
+        + "".join(deflate_table(sc, results[sc], impls) for sc in deflate)
+    )
+
+
+def deflate_table(sc: str, per: dict[str, Any], impls: list[str]) -> str:
+    """What each server negotiated in a deflate row, how well it compressed, and its CPU per
+    message against websockets on asyncio's (the peer the row is meant to beat)."""
+    ref = per.get(DEFLATE_REF)
+    rows = [
+        f"| server | µs/msg | x {DEFLATE_REF} | spread | server's ratio | accepted extension |",
+        "|---|---|---|---|---|---|",
+    ]
+    for impl in impls:
+        e = per.get(impl, {})
+        if e.get("na"):
+            rows.append(f"| {impl} | n/a | - | - | - | {e['na']} |")
+            continue
+        if "median" not in e:
+            rows.append(f"| {impl} | error | - | - | - | - |")
+            continue
+        last = e["rounds"][-1]
+        rel = (e["max"] - e["min"]) / e["median"] * 50 if e["median"] else 0.0
+        rows.append(
+            f"| {impl} | {_fmt(e['median'])} | {_ratio(e, ref)} | ±{rel:.0f}% | "
+            f"{last['server_ratio']:.2f}x | `{last['extension']}` |"
+        )
+    spec = SCENARIOS[sc]
+    return (
+        f"\n### {spec['label']} (`{sc}`): per server\n\n"
+        "Server's ratio: message bytes / compressed bytes the server sent (its window and "
+        "level; the client's own compressor: 15 bits unless the server asks for fewer).\n\n"
+        + "\n".join(rows)
         + "\n"
     )
 

@@ -13,7 +13,11 @@ printed).  Only 127.0.0.1 is ever bound.
 
 Every WebSocket server echoes each message back with the same type, with
 permessage-deflate off (the load client never offers it anyway) and a 16 MiB
-message-size limit so the 1 MiB scenario fits.  Other settings are each
+message-size limit so the 1 MiB scenario fits.  ``--compression`` (the
+``deflate`` row of run.py) turns permessage-deflate on, each library's default
+settings, for the servers that have it (``ServerImpl.deflate``); wsframework's
+servers accept it by default and Hypercorn always does, so for them the flag
+changes nothing but the check that they can.  Other settings are each
 library's defaults (receive buffer sizes, queue sizes, keepalive pings), since
 that is what users get.
 
@@ -74,7 +78,9 @@ def raise_nofile_limit() -> int:
 # --------------------------------------------------------------------------- #
 
 
-def _run_trio_websocket_api(module_name: str, host: str, port: int, ready: Ready) -> None:
+def _run_trio_websocket_api(
+    module_name: str, host: str, port: int, ready: Ready, **options: Any
+) -> None:
     import trio
 
     mod = importlib.import_module(module_name)
@@ -94,7 +100,13 @@ def _run_trio_websocket_api(module_name: str, host: str, port: int, ready: Ready
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
                 functools.partial(
-                    serve_websocket, handler, host, port, None, max_message_size=MAX_MESSAGE
+                    serve_websocket,
+                    handler,
+                    host,
+                    port,
+                    None,
+                    max_message_size=MAX_MESSAGE,
+                    **options,
                 )
             )
             ready(server.port)
@@ -106,8 +118,18 @@ def run_trio_websocket(host: str, port: int, ready: Ready) -> None:
     _run_trio_websocket_api("trio_websocket", host, port, ready)
 
 
-def run_wsframework(host: str, port: int, ready: Ready) -> None:
-    _run_trio_websocket_api("wsframework", host, port, ready)
+def run_wsframework(host: str, port: int, ready: Ready, compression: bool = False) -> None:
+    """``compression``: pass the default ``DeflateOptions()`` explicitly (it is on by default
+    anyway: without the flag the call is left as it always was)."""
+    _run_trio_websocket_api("wsframework", host, port, ready, **_wsframework_deflate(compression))
+
+
+def _wsframework_deflate(compression: bool) -> dict[str, Any]:
+    if not compression:
+        return {}
+    from wsframework import DeflateOptions
+
+    return {"compression": DeflateOptions()}
 
 
 def _add_echo(app: Any) -> None:
@@ -124,21 +146,21 @@ def _add_echo(app: Any) -> None:
             pass
 
 
-def _serve_app(app: Any, host: str, port: int, ready: Ready) -> None:
+def _serve_app(app: Any, host: str, port: int, ready: Ready, **options: Any) -> None:
     """``app.serve`` until killed, reporting the port once it listens."""
     import trio
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
-                functools.partial(app.serve, host, port, max_message_size=MAX_MESSAGE)
+                functools.partial(app.serve, host, port, max_message_size=MAX_MESSAGE, **options)
             )
             ready(server.port)
 
     trio.run(main)
 
 
-def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
+def run_wsframework_app(host: str, port: int, ready: Ready, compression: bool = False) -> None:
     """The same echo as ``wsframework``, but dispatched through ``App`` (router + middleware
     chain + request wrapping), served by ``App.serve``."""
     from wsframework import App
@@ -146,7 +168,7 @@ def run_wsframework_app(host: str, port: int, ready: Ready) -> None:
     app = App()
     _add_echo(app)
 
-    _serve_app(app, host, port, ready)
+    _serve_app(app, host, port, ready, **_wsframework_deflate(compression))
 
 
 def run_wsframework_app_metrics(host: str, port: int, ready: Ready) -> None:
@@ -264,7 +286,7 @@ def run_wsframework_rooms(host: str, port: int, ready: Ready, broker: str | None
 # --------------------------------------------------------------------------- #
 
 
-def run_websockets_trio(host: str, port: int, ready: Ready) -> None:
+def run_websockets_trio(host: str, port: int, ready: Ready, compression: bool = False) -> None:
     import trio
     from websockets.exceptions import ConnectionClosed
     from websockets.trio.server import serve
@@ -280,7 +302,12 @@ def run_websockets_trio(host: str, port: int, ready: Ready) -> None:
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
                 functools.partial(
-                    serve, handler, port, host=host, compression=None, max_size=MAX_MESSAGE
+                    serve,
+                    handler,
+                    port,
+                    host=host,
+                    compression="deflate" if compression else None,
+                    max_size=MAX_MESSAGE,
                 )
             )
             ready(server.listeners[0].socket.getsockname()[1])
@@ -288,7 +315,7 @@ def run_websockets_trio(host: str, port: int, ready: Ready) -> None:
     trio.run(main)
 
 
-def run_websockets_asyncio(host: str, port: int, ready: Ready) -> None:
+def run_websockets_asyncio(host: str, port: int, ready: Ready, compression: bool = False) -> None:
     import asyncio
 
     from websockets.asyncio.server import serve
@@ -302,7 +329,13 @@ def run_websockets_asyncio(host: str, port: int, ready: Ready) -> None:
             pass
 
     async def main() -> None:
-        async with serve(handler, host, port, compression=None, max_size=MAX_MESSAGE) as server:
+        async with serve(
+            handler,
+            host,
+            port,
+            compression="deflate" if compression else None,
+            max_size=MAX_MESSAGE,
+        ) as server:
             ready(next(iter(server.sockets)).getsockname()[1])
             await server.serve_forever()
 
@@ -378,8 +411,11 @@ def _serve_hypercorn(app: Any, host: str, port: int, ready: Ready) -> None:
     trio.run(main)
 
 
-def run_wsframework_hypercorn(host: str, port: int, ready: Ready) -> None:
-    """The wsframework App (same echo as ``wsframework-app``) as an ASGI app under Hypercorn."""
+def run_wsframework_hypercorn(
+    host: str, port: int, ready: Ready, compression: bool = False
+) -> None:
+    """The wsframework App (same echo as ``wsframework-app``) as an ASGI app under Hypercorn.
+    (Hypercorn accepts permessage-deflate whenever it is offered: ``compression`` is moot.)"""
     from wsframework import App
     from wsframework.asgi import ASGIOptions
 
@@ -390,7 +426,9 @@ def run_wsframework_hypercorn(host: str, port: int, ready: Ready) -> None:
     _serve_hypercorn(app, host, port, ready)
 
 
-def run_hypercorn_asgi(host: str, port: int, ready: Ready) -> None:
+def run_hypercorn_asgi(host: str, port: int, ready: Ready, compression: bool = False) -> None:
+    """A minimal ASGI echo under Hypercorn (which always accepts permessage-deflate)."""
+
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         if scope["type"] == "lifespan":
             while True:
@@ -441,6 +479,9 @@ class ServerImpl:
     available: Callable[[], bool]
     default: bool
     description: str
+    #: ``run`` takes ``compression=True`` (``--compression``): the server negotiates
+    #: permessage-deflate.  ``False``: it cannot (the ``deflate`` row shows n/a).
+    deflate: bool = False
 
 
 REGISTRY: dict[str, ServerImpl] = {
@@ -463,7 +504,8 @@ REGISTRY: dict[str, ServerImpl] = {
         "ws",
         _importable("websockets.trio.server"),
         True,
-        "websockets.trio.server.serve (compression=None)",
+        'websockets.trio.server.serve (compression=None; --compression: "deflate")',
+        deflate=True,
     ),
     "wsframework": ServerImpl(
         run_wsframework,
@@ -471,6 +513,7 @@ REGISTRY: dict[str, ServerImpl] = {
         _wsframework_available,
         True,
         "wsframework.serve_websocket",
+        deflate=True,
     ),
     # ---- optional (run with --impls ...) ------------------------------------
     "websockets-asyncio": ServerImpl(
@@ -478,7 +521,9 @@ REGISTRY: dict[str, ServerImpl] = {
         "ws",
         _importable("websockets.asyncio.server"),
         True,
-        "websockets.asyncio.server.serve (compression=None); fixed server of the client bench",
+        'websockets.asyncio.server.serve (compression=None; --compression: "deflate"); '
+        "fixed server of the client bench",
+        deflate=True,
     ),
     "hypercorn-asgi": ServerImpl(
         run_hypercorn_asgi,
@@ -486,6 +531,7 @@ REGISTRY: dict[str, ServerImpl] = {
         _importable("hypercorn.trio"),
         True,
         "Hypercorn trio worker + minimal ASGI echo app",
+        deflate=True,
     ),
     "wsframework-hypercorn": ServerImpl(
         run_wsframework_hypercorn,
@@ -493,6 +539,7 @@ REGISTRY: dict[str, ServerImpl] = {
         _importable("hypercorn.trio"),
         True,
         "wsframework App as an ASGI app under Hypercorn's trio worker",
+        deflate=True,
     ),
     "wsframework-app": ServerImpl(
         run_wsframework_app,
@@ -500,6 +547,7 @@ REGISTRY: dict[str, ServerImpl] = {
         _importable("wsframework.app"),
         True,
         "wsframework App (router, middleware chain) with the same echo endpoint",
+        deflate=True,
     ),
     "wsframework-app-metrics": ServerImpl(
         run_wsframework_app_metrics,
@@ -524,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", choices=sorted(REGISTRY))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--broker", help="wsframework-rooms only: App(broker=URL)")
+    parser.add_argument(
+        "--compression", action="store_true", help="permessage-deflate on (ServerImpl.deflate)"
+    )
     parser.add_argument("--list", action="store_true", help="list implementations")
     parser.add_argument("--check", metavar="IMPL", help="exit 0 iff IMPL is available")
     args = parser.parse_args(argv)
@@ -547,6 +598,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.impl != "wsframework-rooms":
             parser.error("--broker is for --impl wsframework-rooms")
         run = functools.partial(run_wsframework_rooms, broker=args.broker)
+    if args.compression:
+        if not impl.deflate:
+            parser.error(f"--compression: {args.impl} cannot negotiate permessage-deflate")
+        run = functools.partial(run, compression=True)
 
     def ready(port: int) -> None:
         print(f"READY {port} {os.getpid()}", flush=True)
