@@ -64,6 +64,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "wsframework._version",
         "wsframework.exceptions",
         "wsframework.interface",
+        "wsframework.message_queue",
         "wsframework.options",
         "wsframework.admission",
         "wsframework.keepalive",

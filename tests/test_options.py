@@ -33,7 +33,7 @@ CONNECTION_CLASSES = [ConnectionOptions, ServerOptions, ClientOptions]
 @pytest.mark.parametrize("cls", CONNECTION_CLASSES)
 def test_connection_defaults(cls: type[ConnectionOptions]) -> None:
     options = cls()
-    assert options.message_queue_size == MESSAGE_QUEUE_SIZE == 1
+    assert options.message_queue_size == MESSAGE_QUEUE_SIZE == 16
     assert options.max_message_size == MAX_MESSAGE_SIZE == 2**20
     assert options.receive_buffer_size == options.read_size == RECEIVE_BYTES == 64 * 1024
     assert options.disconnect_timeout == CONN_TIMEOUT == 60

@@ -37,7 +37,8 @@ from .accepts import UNSUPPORTED_DATA, FrameContract
 from .exceptions import ConnectionClosed, MessageTypeError
 from .handling import run_handler
 from .http import HTTPAnswer, HTTPRequest, body_too_large, respond_http
-from .interface import Endpoint, MessageQueue, WebSocketConnection
+from .interface import Endpoint, WebSocketConnection
+from .message_queue import MessageQueue
 from .options import ASGIOptions
 from .protocol.close import CloseReason, check_close_code
 from .protocol.deflate_options import parse_offer

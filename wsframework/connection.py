@@ -7,7 +7,7 @@ possible:
 
 * one reader task per connection reads up to ``receive_buffer_size`` bytes at a time and hands
   them to the engine in one pass; complete messages go into the connection's
-  :class:`~wsframework.interface.MessageQueue`, pings are answered, pongs wake :meth:`ping`,
+  :class:`~wsframework.message_queue.MessageQueue`, pings are answered, pongs wake :meth:`ping`,
   close frames are answered;
 * a task waiting in :meth:`get_message` is parked and woken directly by the reader (no memory
   channel, no lock); when the queue is full the reader parks with the next message, so it stops
@@ -38,12 +38,12 @@ from .exceptions import ConnectionClosed
 from .interface import (
     Endpoint,
     Message,
-    MessageQueue,
     PreparedMessage,
     WebSocketConnection,
     stream_endpoint,
 )
 from .keepalive import keepalive as keepalive_task
+from .message_queue import MessageQueue
 from .options import ConnectionOptions, timeout_seconds
 from .protocol.close import CloseReason, check_close_code
 from .protocol.engine import (

@@ -52,7 +52,7 @@ async def test_a_stuck_member_is_dropped_after_the_grace(
 ) -> None:
     app = chat_app(queue_size=QUEUE)
     async with running(app) as clients:
-        await clients.connect("/chat/r", lockstep=True)  # never reads again
+        await clients.connect("/chat/r", lockstep=True, message_queue_size=1)  # reads no more
         fast = await clients.connect("/chat/r")
         await until_count(app, "r", 2)
         await flood(fast, 20)
@@ -125,7 +125,7 @@ async def test_the_send_timeout_drops_a_stuck_member_the_drop_policies_keep(
     caplog.set_level(logging.INFO, logger="wsframework")
     app = chat_app(queue_size=QUEUE, overflow="drop_newest")
     async with running(app) as clients:
-        await clients.connect("/chat/r", lockstep=True)  # never reads again
+        await clients.connect("/chat/r", lockstep=True, message_queue_size=1)  # reads no more
         fast = await clients.connect("/chat/r?echo=0", message_queue_size=100)
         await until_count(app, "r", 2)
         await flood(fast, 20)
