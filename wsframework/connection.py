@@ -139,8 +139,7 @@ class StreamConnection(WebSocketConnection):
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
         """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
 
-        Called once by whoever made the connection, right after the handshake. The
-        ``nursery`` may outlive the connection (a server's): both tasks end with it.
+        Called once, right after the handshake; both tasks end with the connection.
         """
         self._nursery = nursery
         nursery.start_soon(self._reader_task)
@@ -530,9 +529,10 @@ class StreamConnection(WebSocketConnection):
             # b"": wsproto may hold events already (the bytes right behind the handshake).
             data: bytes | bytearray = b""
             while await self._receive(data):
-                data = b""  # not held while the connection idles
+                # Only a read that filled the buffer may have left more (see receive_some).
+                drained, data = len(data) < self._read_size, b""  # data: not held while idle
                 try:
-                    data = await receive_some(self._stream, self._fd, self._read_size)
+                    data = await receive_some(self._stream, self._fd, self._read_size, drained)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     data = b""
                 if not data:

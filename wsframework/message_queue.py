@@ -31,8 +31,8 @@ class MessageQueue:
     from the peer until a consumer catches up (backpressure). Full means ``capacity`` messages,
     or a message that would take what the queue holds beyond :data:`BATCH_BYTES` (a message
     that would be the only one is taken whatever its size): a queue holds at most ``capacity``
-    messages of at most 64 KiB in all, or one large message. Nothing is ever dropped for lack of room; :meth:`close` discards
-    what is held only when asked to (a local close).
+    messages of at most 64 KiB in all, or one large message. Nothing is ever dropped for lack
+    of room; :meth:`close` discards what is held only when asked to (a local close).
 
     Why batch: the messages of one socket read reach a waiting consumer in one scheduler pass,
     not one pass each (``get_message`` only yields when the queue is empty).

@@ -103,9 +103,9 @@ class ConnectionOptions:
     Attributes:
         message_queue_size: received messages held for the handler before the connection stops
             reading the peer (backpressure): 16 messages of at most 64 KiB in all
-            (:data:`~wsframework.message_queue.BATCH_BYTES`), or one larger message. ``0`` means no buffering: the reader waits until the handler has taken
-            each message, so nothing more is read (not even a close frame) meanwhile, as in
-            trio-websocket.
+            (:data:`~wsframework.message_queue.BATCH_BYTES`), or one larger message. ``0`` means
+            no buffering: the reader waits until the handler has taken each message, so nothing
+            more is read (not even a close frame) meanwhile, as in trio-websocket.
         max_message_size: a larger incoming message closes the connection with 1009.
         receive_buffer_size: bytes per socket read (64 KiB); ``None`` means the default.
         connect_timeout: seconds for the opening handshake (on a client: TCP, TLS and the

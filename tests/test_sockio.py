@@ -1,0 +1,49 @@
+"""receive_some (wsframework._sockio): trio's socket read without its layers, over real sockets."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from wsframework._sockio import receive_some
+
+
+async def connected_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    a, b = trio.socket.socketpair()
+    return trio.SocketStream(a), trio.SocketStream(b)
+
+
+@pytest.mark.parametrize("wait_first", [False, True])
+async def test_bytes_already_there_are_returned(wait_first: bool) -> None:
+    left, right = await connected_pair()
+    async with left, right:
+        await right.send_all(b"hello")
+        got = await receive_some(left, left.socket.fileno(), 100, wait_first)
+        assert got == b"hello"
+
+
+@pytest.mark.parametrize("wait_first", [False, True])
+async def test_a_read_waits_for_bytes_to_arrive(wait_first: bool) -> None:
+    left, right = await connected_pair()
+    got: list[bytes | bytearray] = []
+    async with left, right, trio.open_nursery() as nursery:
+
+        async def read() -> None:
+            got.append(await receive_some(left, left.socket.fileno(), 100, wait_first))
+
+        nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []
+        await right.send_all(b"late")
+    assert got == [b"late"]
+
+
+async def test_eof_and_a_closed_socket() -> None:
+    left, right = await connected_pair()
+    fd = left.socket.fileno()
+    await right.aclose()
+    assert await receive_some(left, fd, 100, True) == b""
+    await left.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await receive_some(left, fd, 100, True)
