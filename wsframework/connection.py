@@ -2,22 +2,20 @@
 
 :class:`~wsframework.protocol.engine.Engine` decides what bytes mean and what to send; this
 module reads the socket, feeds the engine, queues messages, writes what the engine returns and
-keeps time (keepalive, close timeouts). How it runs, written for as few scheduler passes as
-possible:
+keeps time (keepalive, close timeouts), in as few scheduler passes as possible:
 
 * one reader task per connection reads up to ``receive_buffer_size`` bytes at a time and hands
-  them to the engine in one pass; complete messages go into the connection's
-  :class:`~wsframework.message_queue.MessageQueue`, pings are answered, pongs wake :meth:`ping`,
-  close frames are answered;
+  them to the engine in one pass: messages go into the connection's
+  :class:`~wsframework.message_queue.MessageQueue`; pings, pongs and close frames are answered;
 * a task waiting in :meth:`get_message` is parked and woken directly by the reader (no memory
   channel, no lock); when the queue is full the reader parks with the next message, so it stops
-  reading the socket until the handler catches up (``message_queue_size=0``: it waits until the
-  handler took each message);
+  reading the socket until the handler catches up (``message_queue_size=0``: until the handler
+  took each message);
 * writes are serialised by a flag, not a ``trio.Lock``: an uncontended send takes no extra
   checkpoint. On a plain TCP socket a write the kernel accepts whole does not yield again
-  (cancellation is still checked first); every 16th such write yields anyway so a task that
-  only sends cannot starve the others (``tests/integration/test_core_sockets.py``). A write the
-  socket does not take at once waits at most ``send_timeout``, then the connection is dropped.
+  (cancellation is still checked first), but every 16th does, so a task that only sends cannot
+  starve the others (``tests/integration/test_core_sockets.py``). A write the socket does not
+  take at once waits at most ``send_timeout``, then the connection is dropped.
 """
 
 from __future__ import annotations
@@ -137,10 +135,8 @@ class StreamConnection(WebSocketConnection):
         self._frames = frames  # the route's frame-type check (None: any message goes)
 
     def start(self, nursery: trio.Nursery, keepalive: tuple[float, float] | None) -> None:
-        """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``.
-
-        Called once, right after the handshake; both tasks end with the connection.
-        """
+        """Start the reader (and the keepalive pings: ``(interval, timeout)``) in ``nursery``,
+        once, right after the handshake; both tasks end with the connection."""
         self._nursery = nursery
         nursery.start_soon(self._reader_task)
         if keepalive is not None:
@@ -431,7 +427,10 @@ class StreamConnection(WebSocketConnection):
             return
         self._stream_closed = True
         self._mark_finished()
-        with trio.CancelScope(shield=True, deadline=trio.current_time() + 1):  # one scope
+        if self._fd >= 0:  # a plain socket closes at once: SocketStream.aclose, but no checkpoint
+            self._stream.socket.close()  # type: ignore[attr-defined]
+            return
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 1):  # TLS may wait
             try:
                 await self._stream.aclose()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
