@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from wsframework._sockio import receive_some
+from wsframework._sockio import receive_now, receive_some
 
 
 async def connected_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
@@ -47,3 +47,20 @@ async def test_eof_and_a_closed_socket() -> None:
     await left.aclose()
     with pytest.raises(trio.ClosedResourceError):
         await receive_some(left, fd, 100, True)
+
+
+async def test_receive_now_never_waits() -> None:
+    left, right = await connected_pair()
+    async with left, right:
+        assert receive_now(left, 100) is None  # nothing there yet
+        await right.send_all(b"early")
+        assert receive_now(left, 100) == b"early"
+        await right.aclose()
+        assert receive_now(left, 100) == b""  # EOF
+
+
+async def test_receive_now_leaves_other_streams_to_their_own_reads() -> None:
+    left, right = trio.testing.memory_stream_pair()
+    await right.send_all(b"held")
+    assert receive_now(left, 100) is None
+    assert await left.receive_some(100) == b"held"

@@ -9,7 +9,12 @@ import trio.testing
 from wsframework.http import HTTPRequest
 from wsframework.options import ServerOptions
 from wsframework.protocol.handshake import ServerHandshake, UpgradeRequired
-from wsframework.stream_http import read_handshake, send_http_response, serve_http
+from wsframework.stream_http import (
+    read_handshake,
+    read_handshake_now,
+    send_http_response,
+    serve_http,
+)
 
 HANDSHAKE = (
     b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -23,6 +28,28 @@ async def test_a_handshake_read_in_pieces_keeps_the_bytes_behind_it() -> None:
         await theirs.send_all(piece)
     request = await read_handshake(ours, 1024)
     assert request.target == "/chat" and request.trailing_data == b"\x81\x00"
+
+
+async def test_a_request_already_there_is_read_without_waiting() -> None:
+    a, b = trio.socket.socketpair()
+    ours, theirs = trio.SocketStream(a), trio.SocketStream(b)
+    async with ours, theirs:
+        handshake = ServerHandshake()
+        assert read_handshake_now(ours, 1024, handshake) is None  # nothing yet
+        await theirs.send_all(HANDSHAKE[:30])
+        assert read_handshake_now(ours, 1024, handshake) is None  # not all of it
+        await theirs.send_all(HANDSHAKE[30:] + b"\x81\x00")
+        request = read_handshake_now(ours, 1024, handshake)
+        assert request is not None
+        assert request.target == "/chat" and request.trailing_data == b"\x81\x00"
+
+
+async def test_a_request_on_another_stream_is_left_to_read_handshake() -> None:
+    ours, theirs = trio.testing.memory_stream_pair()
+    await theirs.send_all(HANDSHAKE)
+    handshake = ServerHandshake()
+    assert read_handshake_now(ours, 1024, handshake) is None
+    assert (await read_handshake(ours, 1024, handshake)).target == "/chat"
 
 
 async def test_a_peer_leaving_mid_request_is_an_eof() -> None:

@@ -6,7 +6,7 @@ import os
 
 import trio
 
-__all__ = ["receive_some"]
+__all__ = ["receive_now", "receive_some"]
 
 
 async def receive_some(
@@ -50,3 +50,17 @@ async def receive_some(
             return os.read(fd, size)
         except BlockingIOError:
             pass
+
+
+def receive_now(stream: trio.abc.Stream, size: int) -> bytes | None:
+    """The bytes a plain TCP socket holds right now, at most ``size`` (``b""`` at EOF or after
+    a reset), without waiting and without a checkpoint; ``None`` when it holds nothing yet or
+    ``stream`` is not a plain :class:`trio.SocketStream` (TLS, memory)."""
+    if not isinstance(stream, trio.SocketStream):
+        return None
+    try:
+        return os.read(stream.socket.fileno(), size)
+    except BlockingIOError:
+        return None
+    except OSError:  # a reset before the request: the peer is gone
+        return b""

@@ -42,7 +42,7 @@ from .protocol.handshake import (
     build_accept_response,
 )
 from .request import Compression, WebSocketRequest
-from .stream_http import read_handshake, send_http_response, serve_http
+from .stream_http import read_handshake, read_handshake_now, send_http_response, serve_http
 
 __all__ = ["WebSocketServer", "serve_websocket", "wrap_server_stream"]
 
@@ -180,8 +180,8 @@ async def serve_stream(
 
     A plain HTTP request goes to ``http_handler`` when there is one, else gets 426. With a
     ``tracker`` that is draining, a completed handshake gets 503, and so does one over a limit
-    of ``admission`` (with ``Retry-After``). The handshake is bounded by
-    ``options.connect_timeout``; cancelling this (a server stopping) closes an accepted
+    of ``admission`` (with ``Retry-After``). The handshake (and a plain HTTP exchange) is
+    bounded by ``options.connect_timeout``; cancelling this (a server stopping) closes an accepted
     connection with 1001 (see :func:`~wsframework.handling.run_handler`). The stream is closed
     when this returns.
 
@@ -198,33 +198,37 @@ async def serve_stream(
     try:
         request: HandshakeRequest | None = None
         handshake = ServerHandshake()
-        with trio.move_on_after(timeout_seconds(options.connect_timeout)):
-            try:
-                request = await read_handshake(stream, options.read_size, handshake)
-            except UpgradeRequired as plain:
+        deadline = trio.current_time() + timeout_seconds(options.connect_timeout)
+        try:
+            # A request that came with the connection costs no timeout scope.
+            request = read_handshake_now(stream, options.read_size, handshake)
+            if request is None:
+                with trio.move_on_at(deadline):
+                    request = await read_handshake(stream, options.read_size, handshake)
+        except UpgradeRequired as plain:
+            with trio.move_on_at(deadline):
                 if http_handler is not None:
                     await serve_http(http_handler, stream, handshake, plain, options)
                     return
                 stats.handshake("failed", 426)
-                await send_http_response(
-                    stream, 426, list(plain.headers), (str(plain) + "\n").encode()
-                )
-                return
-            except InvalidHandshake as exc:
-                logger.info(
-                    "rejected a handshake from %s with %d: %s",
-                    stream_endpoint(stream, local=False),
-                    exc.status_code,
-                    exc,
-                )
-                stats.handshake("failed", exc.status_code)
-                body = (str(exc) + "\n").encode()
-                await send_http_response(stream, exc.status_code, list(exc.headers), body)
-                return
-            except EOFError:
-                stats.handshake("failed", None)
-                await trio.aclose_forcefully(stream)
-                return
+                body = (str(plain) + "\n").encode()
+                await send_http_response(stream, 426, list(plain.headers), body)
+            return
+        except InvalidHandshake as exc:
+            logger.info(
+                "rejected a handshake from %s with %d: %s",
+                stream_endpoint(stream, local=False),
+                exc.status_code,
+                exc,
+            )
+            stats.handshake("failed", exc.status_code)
+            body = (str(exc) + "\n").encode()
+            await send_http_response(stream, exc.status_code, list(exc.headers), body)
+            return
+        except EOFError:
+            stats.handshake("failed", None)
+            await trio.aclose_forcefully(stream)
+            return
         if request is None:
             stats.handshake("failed", None)
             logger.info(

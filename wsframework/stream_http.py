@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import trio
 
+from ._sockio import receive_now
 from .exceptions import InvalidHandshake
 from .http import HTTPHandler, HTTPRequest, Response, body_too_large, render, respond_http
 from .interface import stream_endpoint
@@ -17,7 +18,7 @@ from .protocol.handshake import (
     build_http_response,
 )
 
-__all__ = ["read_handshake", "send_http_response", "serve_http"]
+__all__ = ["read_handshake", "read_handshake_now", "send_http_response", "serve_http"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -64,6 +65,22 @@ async def read_handshake(
             return request
         if not data:  # pragma: no cover - receive_data raises at EOF
             raise EOFError("connection closed during the opening handshake")
+
+
+def read_handshake_now(
+    stream: trio.abc.Stream, receive_buffer_size: int, handshake: ServerHandshake
+) -> HandshakeRequest | None:
+    """The request, if all of it is there already: one read that never waits (and so no
+    timeout to set up for a client that sent its request with the connection).
+
+    ``None`` when the request is not complete yet, or ``stream`` is not a plain socket: go on
+    with :func:`read_handshake` and the same ``handshake``, which keeps what was read.
+
+    Raises:
+        InvalidHandshake, EOFError: as :func:`read_handshake`.
+    """
+    data = receive_now(stream, receive_buffer_size)
+    return None if data is None else handshake.receive_data(data)
 
 
 async def serve_http(
