@@ -170,3 +170,14 @@ def test_random_header_lines_end_the_same_on_both_paths(
     data = upgrade_request("/h", extra=name + sep + value + b"\r\n") + trailing
     compared = fast_and_h11(data)
     assert compared is None or compared[0] == compared[1]
+
+
+def test_common_header_names_and_values_are_shared_between_requests() -> None:
+    first, second = (ServerHandshake().receive_data(BROWSER) for _ in range(2))
+    assert first is not None and second is not None
+    assert first.headers == second.headers
+    for (name, value), (other_name, other_value) in zip(first.headers, second.headers, strict=True):
+        assert name is other_name  # every name in BROWSER is a common one
+        if name in (b"upgrade", b"connection", b"sec-websocket-version"):
+            assert value is other_value
+    assert dict(first.headers)[b"sec-websocket-key"] == b"dGhlIHNhbXBsZSBub25jZQ=="

@@ -185,6 +185,44 @@ _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff \t]*")
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
+# The headers of nearly every request are kept for the connection's life (request.headers):
+# their common names and values are shared objects instead of a copy per connection.
+_COMMON_NAMES = (
+    b"host",
+    b"upgrade",
+    b"connection",
+    b"origin",
+    b"user-agent",
+    b"pragma",
+    b"cache-control",
+    b"accept-encoding",
+    b"accept-language",
+    b"sec-websocket-key",
+    b"sec-websocket-version",
+    b"sec-websocket-extensions",
+    b"sec-websocket-protocol",
+)
+_SHARED_NAMES = {
+    spelling: name
+    for name in _COMMON_NAMES
+    for spelling in (name, name.title(), name.title().replace(b"Websocket", b"WebSocket"))
+}
+_SHARED_VALUES = {
+    value: value
+    for value in (
+        b"websocket",
+        b"Upgrade",
+        b"upgrade",
+        b"keep-alive, Upgrade",
+        b"13",
+        b"no-cache",
+        b"gzip, deflate",
+        b"gzip, deflate, br",
+        b"gzip, deflate, br, zstd",
+        b"permessage-deflate; client_max_window_bits",
+    )
+}
+
 
 def _plain_head(head: bytes) -> tuple[bytes, Headers] | None:
     """The target and headers of a plainly spelled GET head (without its blank line), or None.
@@ -206,7 +244,8 @@ def _plain_head(head: bytes) -> tuple[bytes, Headers] | None:
         value = value.strip(b" \t")  # h11 drops the whitespace around a value
         if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
             return None
-        name = name.lower()
+        name = _SHARED_NAMES.get(name) or name.lower()
+        value = _SHARED_VALUES.get(value, value)
         if name == b"host":
             hosts += 1
         elif name in _BODY_HEADERS:
