@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from wsframework._sockio import receive_now, receive_some
+from wsframework._sockio import owns_fd, receive_now, receive_some
 
 
 async def connected_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
@@ -14,23 +14,23 @@ async def connected_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
     return trio.SocketStream(a), trio.SocketStream(b)
 
 
-@pytest.mark.parametrize("wait_first", [False, True])
-async def test_bytes_already_there_are_returned(wait_first: bool) -> None:
+@pytest.mark.parametrize("ready", [False, True])
+async def test_bytes_already_there_are_returned(ready: bool) -> None:
     left, right = await connected_pair()
     async with left, right:
         await right.send_all(b"hello")
-        got = await receive_some(left, left.socket.fileno(), 100, wait_first)
+        got = await receive_some(left, left.socket.fileno(), 100, ready)
         assert got == b"hello"
 
 
-@pytest.mark.parametrize("wait_first", [False, True])
-async def test_a_read_waits_for_bytes_to_arrive(wait_first: bool) -> None:
+@pytest.mark.parametrize("ready", [False, True])
+async def test_a_read_waits_for_bytes_to_arrive(ready: bool) -> None:
     left, right = await connected_pair()
     got: list[bytes | bytearray] = []
     async with left, right, trio.open_nursery() as nursery:
 
         async def read() -> None:
-            got.append(await receive_some(left, left.socket.fileno(), 100, wait_first))
+            got.append(await receive_some(left, left.socket.fileno(), 100, ready))
 
         nursery.start_soon(read)
         await trio.testing.wait_all_tasks_blocked()
@@ -64,3 +64,14 @@ async def test_receive_now_leaves_other_streams_to_their_own_reads() -> None:
     await right.send_all(b"held")
     assert receive_now(left, 100) is None
     assert await left.receive_some(100) == b"held"
+
+
+async def test_owns_fd_is_false_once_the_socket_closed_and_for_other_streams() -> None:
+    left, right = await connected_pair()
+    fd = left.socket.fileno()
+    assert owns_fd(left, fd)
+    await left.aclose()
+    await right.aclose()
+    assert not owns_fd(left, fd)
+    memory, _other = trio.testing.memory_stream_pair()
+    assert not owns_fd(memory, -1)

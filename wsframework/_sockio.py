@@ -6,20 +6,21 @@ import os
 
 import trio
 
-__all__ = ["receive_now", "receive_some"]
+__all__ = ["owns_fd", "receive_now", "receive_some"]
 
 
 async def receive_some(
-    stream: trio.abc.Stream, fd: int, size: int, wait_first: bool = False
+    stream: trio.abc.Stream, fd: int, size: int, ready: bool = False
 ) -> bytes | bytearray:
     """The next bytes from the peer (``b""`` at EOF), at most ``size``.
 
     On a plain TCP socket (``fd`` >= 0, the socket's descriptor) this is trio's own
     ``SocketStream.receive_some`` without its three coroutine layers and async context manager:
     try ``os.read``, wait for readability only if nothing is there, and take a checkpoint either
-    way. ``wait_first`` skips the first try, when it would most likely find nothing (the last
-    read emptied the socket: a request-response peer waits for our answer), saving a failed
-    ``read`` system call. A reader parked here costs about 1 KiB less per idle connection. The
+    way. ``ready`` says the caller has just waited for readability itself (``wait_readable``,
+    so that a reader parked on an idle connection holds no frame of this function): then the
+    read takes no further checkpoint. A reader parked here costs about 1 KiB less per idle
+    connection than one in ``SocketStream.receive_some``. The
     file descriptor is only read while the socket object still owns it (``fileno()`` is -1 once
     anyone closed it), so a descriptor number reused by another connection is never read. Other
     streams (TLS, memory) are read through ``stream.receive_some``. Cancel as any Trio receive.
@@ -34,14 +35,14 @@ async def receive_some(
     await trio.lowlevel.checkpoint_if_cancelled()
     if socket.fileno() != fd:
         raise trio.ClosedResourceError("the socket was closed")
-    if not wait_first:
-        try:
-            data = os.read(fd, size)
-        except BlockingIOError:
-            pass
-        else:
+    try:
+        data = os.read(fd, size)
+    except BlockingIOError:
+        pass
+    else:
+        if not ready:
             await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
+        return data
     while True:
         await trio.lowlevel.wait_readable(fd)
         if socket.fileno() != fd:
@@ -64,3 +65,10 @@ def receive_now(stream: trio.abc.Stream, size: int) -> bytes | None:
         return None
     except OSError:  # a reset before the request: the peer is gone
         return b""
+
+
+def owns_fd(stream: trio.abc.Stream, fd: int) -> bool:
+    """Whether ``stream`` is a plain socket whose descriptor is still ``fd``: safe to wait on
+    with ``trio.lowlevel.wait_readable(fd)`` (once closed, the number may belong to another
+    connection)."""
+    return fd >= 0 and stream.socket.fileno() == fd  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from functools import partial
 import trio
 
 from ._parking import Waiters
-from ._sockio import receive_some
+from ._sockio import owns_fd, receive_some
 from ._stats import record_rtt
 from .accepts import UNSUPPORTED_DATA, FrameContract
 from .exceptions import ConnectionClosed
@@ -528,10 +528,12 @@ class StreamConnection(WebSocketConnection):
             # b"": wsproto may hold events already (the bytes right behind the handshake).
             data: bytes | bytearray = b""
             while await self._receive(data):
-                # Only a read that filled the buffer may have left more (see receive_some).
-                drained, data = len(data) < self._read_size, b""  # data: not held while idle
+                # Unless a read filled the buffer the socket is empty: park in this frame.
+                drained, data, fd = len(data) < self._read_size, b"", self._fd
                 try:
-                    data = await receive_some(self._stream, self._fd, self._read_size, drained)
+                    if drained and owns_fd(self._stream, fd):
+                        await trio.lowlevel.wait_readable(fd)
+                    data = await receive_some(self._stream, fd, self._read_size, drained)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     data = b""
                 if not data:
@@ -540,8 +542,7 @@ class StreamConnection(WebSocketConnection):
         except ConnectionClosed:
             pass
         except trio.Cancelled:
-            # Cancelled with its nursery: wake any waiter, but leave the stream open so the
-            # handler can still say goodbye (run_handler sends 1001); nothing more will be read.
+            # Wake any waiter but leave the stream open: run_handler may still send 1001.
             self._set_closed(CloseReason(1006, None))
             self._mark_finished()
             raise
