@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-from .deflate_options import DEFAULT_DEFLATE, DeflateOptions, parse_offer
+from .deflate_options import DEFAULT_DEFLATE, SERVER_WINDOW_BITS, DeflateOptions, parse_offer
 
 __all__ = [
     "DEFAULT_DEFLATE",
@@ -46,6 +46,7 @@ class LimitedDeflate(PerMessageDeflate):
             client_max_window_bits=options.client_max_window_bits,
             server_no_context_takeover=options.server_no_context_takeover,
             server_max_window_bits=options.server_max_window_bits,
+            memory_level=options.memory_level,
         )
 
     def __init__(
@@ -56,6 +57,7 @@ class LimitedDeflate(PerMessageDeflate):
         client_max_window_bits: int | None = None,
         server_no_context_takeover: bool = False,
         server_max_window_bits: int | None = None,
+        memory_level: int = DEFAULT_DEFLATE.memory_level,
     ) -> None:
         super().__init__(
             client_no_context_takeover=client_no_context_takeover,
@@ -64,6 +66,7 @@ class LimitedDeflate(PerMessageDeflate):
             server_max_window_bits=server_max_window_bits,
         )
         self.max_message_size = max_message_size
+        self.memory_level = memory_level
         self._inflated = 0
         self._control = False  # the frame being read is a control frame
 
@@ -107,6 +110,25 @@ class LimitedDeflate(PerMessageDeflate):
                 return CloseReason.MESSAGE_TOO_BIG
         return result
 
+    def frame_outbound(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        # wsproto makes its compressor with zlib's default memLevel: make ours first.
+        if self._compressor is None and (opcode is Opcode.TEXT or opcode is Opcode.BINARY):
+            self._compressor = self._new_compressor(proto.client)
+        return super().frame_outbound(proto, opcode, rsv, data, fin)
+
+    def _new_compressor(self, client: bool) -> zlib._Compress:
+        bits = self.client_max_window_bits if client else self.server_max_window_bits
+        return zlib.compressobj(
+            zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -int(bits), self.memory_level
+        )
+
     def _inflate(self, decompressor: zlib._Decompress, data: bytes) -> bytes | CloseReason:
         """Inflate ``data`` in steps of at most :data:`INFLATE_STEP` bytes, stopping as soon as
         the message passes ``max_message_size``: a bomb leaves at most that many bytes plus
@@ -140,6 +162,15 @@ def negotiate_deflate(
     ``Sec-WebSocket-Extensions`` entries, in order); ``(extension, response header)``, or
     ``(None, None)`` to answer without the extension.
 
+    Windows: ours is ``options.server_max_window_bits`` (``None``:
+    :data:`~wsframework.protocol.deflate_options.SERVER_WINDOW_BITS`), or the client's
+    ``server_max_window_bits`` if smaller; the answer names it whenever it is under 15 or was
+    offered (RFC 7692 section 7.1.2.1 lets a server name it unasked, so the client may inflate
+    with a smaller window). The client's is ``options.client_max_window_bits`` (``None``: the
+    same default), or the offered value if smaller, and is named in the answer only when the
+    offer has ``client_max_window_bits``: a client whose offer lacks it may use 15 bits, which
+    we then inflate.
+
     An invalid offer (:func:`~wsframework.protocol.deflate_options.parse_offer`) is declined
     and the next one considered, as RFC 7692 section 5 asks; so is a valid offer of
     ``server_max_window_bits=8``, which zlib cannot honour (its smallest raw window is 9).
@@ -148,27 +179,45 @@ def negotiate_deflate(
     """
     if options is None:
         return None, None
+    server_bits = options.server_max_window_bits or SERVER_WINDOW_BITS
+    client_bits = options.client_max_window_bits or SERVER_WINDOW_BITS
     for offer in offers:
         try:
             params = parse_offer(offer)
         except ValueError:
             continue
-        if params.get("server_max_window_bits") == 8:
+        offered_server = params.get("server_max_window_bits")
+        if offered_server == 8:
             continue
-        if params.get("client_max_window_bits") == 8:
+        server = min(server_bits, offered_server or 15)
+        if server < 15 or offered_server is not None:
+            params["server_max_window_bits"] = server
+        if "client_max_window_bits" not in params:
+            client = 15  # the client may use any window
+        elif params["client_max_window_bits"] == 8:
+            client = client_bits  # it uses 8 bits, which a larger window inflates
             del params["client_max_window_bits"]
-        # wsproto reads the offer loosely: hand it the checked parameters, normalised.
+        else:
+            client = params["client_max_window_bits"] = min(
+                client_bits, params["client_max_window_bits"] or 15
+            )
+        # wsproto reads the offer loosely: hand it the checked parameters, normalised, with
+        # the window bits of our answer.
         normalised = "; ".join(
             ["permessage-deflate"]
             + [name if value is None else f"{name}={value}" for name, value in params.items()]
         )
-        extension = LimitedDeflate.from_options(options, max_message_size)
+        extension = LimitedDeflate(
+            max_message_size,
+            client_no_context_takeover=options.client_no_context_takeover,
+            client_max_window_bits=client,
+            server_no_context_takeover=options.server_no_context_takeover,
+            server_max_window_bits=server,
+            memory_level=options.memory_level,
+        )
         accepted = extension.accept(normalised)
         if not isinstance(accepted, str):  # pragma: no cover - a checked offer is accepted
             continue
         header = "permessage-deflate" + (f"; {accepted}" if accepted else "")
         return extension, header.encode()
     return None, None
-
-
-#: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).
