@@ -123,6 +123,47 @@ class LimitedDeflate(PerMessageDeflate):
             self._compressor = self._new_compressor(proto.client)
         return super().frame_outbound(proto, opcode, rsv, data, fin)
 
+    # The engine's native path: one whole message at a time, the same steps as the hooks above
+    # (wsproto's and ours) take for a single final frame, on the same zlib objects.
+
+    def deflate_message(self, data: bytes, client: bool) -> bytes:
+        """The payload of one compressed message (RSV1 set, one final frame): ``data``
+        deflated with the connection's compressor, the ``00 00 ff ff`` tail removed; the
+        compressor is dropped afterwards under no_context_takeover, as wsproto does."""
+        compressor = self._compressor
+        if compressor is None:
+            compressor = self._compressor = self._new_compressor(client)
+        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        if self.client_no_context_takeover if client else self.server_no_context_takeover:
+            self._compressor = None
+        return out[:-4]
+
+    def inflate_message(self, payload: bytes, client: bool) -> bytes | CloseReason:
+        """The message of one compressed final frame (the peer's ``payload``), inflated with
+        the connection's decompressor within ``max_message_size``; ``MESSAGE_TOO_BIG`` past
+        it, ``INVALID_FRAME_PAYLOAD_DATA`` for data zlib cannot inflate. Call only between
+        messages (no fragmented message begun)."""
+        self._inflated = 0
+        decompressor = self._decompressor
+        if decompressor is None:
+            bits = self.server_max_window_bits if client else self.client_max_window_bits
+            decompressor = self._decompressor = zlib.decompressobj(-int(bits))
+        data = self._inflate(decompressor, payload)
+        if not isinstance(data, bytes):
+            return data
+        try:  # as wsproto's frame_inbound_complete
+            tail = decompressor.decompress(b"\x00\x00\xff\xff") + decompressor.flush()
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        if tail:
+            self._inflated += len(tail)
+            if self._inflated > self.max_message_size:
+                return CloseReason.MESSAGE_TOO_BIG
+            data += tail
+        if self.server_no_context_takeover if client else self.client_no_context_takeover:
+            self._decompressor = None
+        return data
+
     def _new_compressor(self, client: bool) -> zlib._Compress:
         bits = self.client_max_window_bits if client else self.server_max_window_bits
         return zlib.compressobj(
