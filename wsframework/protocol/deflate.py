@@ -4,7 +4,14 @@ What wsproto's :class:`~wsproto.extensions.PerMessageDeflate` does not do and we
 inflation. A small compressed frame can inflate to gigabytes, so it is inflated in steps of
 :data:`INFLATE_STEP` bytes, inflation stops at the first byte over ``max_message_size`` (counted
 across the frames of a message) and the connection is closed with 1009: a bomb costs at most
-the limit and one step. Also here: :func:`negotiate_deflate`, which declines invalid offers.
+the limit and one step. Also here: :func:`negotiate_deflate`, which declines invalid offers
+and picks the windows (12 bits by default, see ``DeflateOptions``), and our compressor's zlib
+``memLevel`` (``DeflateOptions.memory_level``; wsproto's would be zlib's default, 8).
+
+The engine reads and sends whole compressed messages without wsproto, through
+:meth:`LimitedDeflate.inflate_message` and :meth:`LimitedDeflate.deflate_message`: the same
+steps as the frame hooks take for one final frame, on the same zlib objects (the engine and
+wsproto hold this one extension object; see ``engine.py`` for the invariant).
 
 (A message sent with ``send_message(data, compress=False)`` does not pass through here at all:
 RFC 7692 lets any message go out with RSV1 clear, and ``protocol/frames.py`` encodes it without
