@@ -13,9 +13,11 @@ Invariants checked on every input:
 * ``Engine.receive`` yields only messages and events, never raises; nothing follows a
   ``CloseReceived`` or ``ProtocolError``; a ``ProtocolError`` carries 1002, 1007 or 1009 and a
   received close a code the RFC lets a peer send (or 1005);
-* the engine's events equal those of plain wsproto fed the same chunks (its fast path is
-  invisible), and for a script without defects or random bytes they are exactly the messages
-  and control frames the script sent (the ``max_message_size`` limit giving 1009);
+* the engine's events equal those of plain wsproto fed the same chunks (its fast paths are
+  invisible: plain frames, and whole compressed messages read and sent with the extension's
+  zlib objects while wsproto is idle), and for a script without defects or random bytes
+  they are exactly the messages and control frames the script sent (the
+  ``max_message_size`` limit giving 1009);
 * a script with one defect ends in ``ProtocolError`` with the code the RFC asks for;
 * everything the engine writes (its messages, pongs, pings and close answers) parses at the
   wsproto peer as exactly what was sent.
@@ -41,7 +43,7 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
 from wsframework.interface import PreparedMessage
-from wsframework.protocol.deflate import LimitedDeflate
+from wsframework.protocol.deflate import LimitedDeflate, negotiate_deflate
 from wsframework.protocol.deflate_options import DeflateOptions
 from wsframework.protocol.engine import (
     CloseReceived,
@@ -389,17 +391,19 @@ def _engine_target(data: bytes, kind: ConnectionType) -> None:
         server_no_context_takeover=src.flag(),
         client_max_window_bits=src.choice((None, 9, 15)),
         server_max_window_bits=src.choice((None, 9, 15)),
+        memory_level=src.choice((5, 1, 9)),
     )
     ours = reference = theirs = None
     if compressed:
         ours = LimitedDeflate.from_options(options, limit)
         reference = LimitedDeflate.from_options(options, limit)
         theirs = PerMessageDeflate()
-        if kind is SERVER:
-            answer = ours.accept(str(theirs.offer()))
-            assert isinstance(answer, str)
-            reference.accept(str(theirs.offer()))
-            theirs.finalize("permessage-deflate; " + answer)
+        if kind is SERVER:  # as our server negotiates (12-bit windows by default)
+            offer = f"permessage-deflate; {theirs.offer()}"
+            ours, header = negotiate_deflate(options, [offer], limit)
+            reference, _ = negotiate_deflate(options, [offer], limit)
+            assert ours is not None and reference is not None and header is not None
+            theirs.finalize(header.decode())
         else:
             answer = theirs.accept(str(ours.offer()))
             assert isinstance(answer, str)

@@ -99,7 +99,8 @@ async def test_send_uncompressed_message_has_rsv1_clear(serve: Serve) -> None:
             extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
         )
         assert status.startswith(b"HTTP/1.1 101")
-        assert header(headers, b"sec-websocket-extensions") == b"permessage-deflate"
+        answer = header(headers, b"sec-websocket-extensions")
+        assert answer == b"permessage-deflate; server_max_window_bits=12"
         plain, packed, text = [await peer.next_frame() for _ in range(3)]
     assert plain is not None and packed is not None and text is not None
     assert (plain.opcode, plain.rsv1, plain.payload) == (OP_BINARY, False, payload)

@@ -530,7 +530,8 @@ async def test_an_invalid_deflate_offer_is_declined(
         )
         assert status.startswith(b"HTTP/1.1 101 ")
         answer = header(headers, b"sec-websocket-extensions")
-        assert answer == (b"permessage-deflate" if then_valid else None)
+        # The valid offer's answer: our default 12-bit window, named unasked (RFC 7692 7.1.2.1).
+        assert answer == (b"permessage-deflate; server_max_window_bits=12" if then_valid else None)
         await stream.send_all(build_frame(OP_TEXT, deflate_raw(b"squeezed"), rsv1=True))
         reply = await peer.next_frame()
     assert reply is not None

@@ -6,6 +6,7 @@ sends, byte for byte, and what wsproto reports back.
 
 from __future__ import annotations
 
+import random
 import zlib
 
 import pytest
@@ -77,7 +78,7 @@ def test_an_invalid_offer_is_declined_and_the_next_taken(offer: str) -> None:
         DEFAULT_DEFLATE, [offer, "permessage-deflate; server_no_context_takeover"], 100
     )
     assert ext is not None and ext.server_no_context_takeover
-    assert header == b"permessage-deflate; server_no_context_takeover"
+    assert header == b"permessage-deflate; server_no_context_takeover; server_max_window_bits=12"
 
 
 def test_the_answer_repeats_only_checked_parameters() -> None:
@@ -92,8 +93,80 @@ def test_the_answer_repeats_only_checked_parameters() -> None:
     ext, header = negotiate_deflate(
         DEFAULT_DEFLATE, ["permessage-deflate; client_max_window_bits=8"], 100
     )
-    assert header == b"permessage-deflate" and ext is not None
-    assert ext.client_max_window_bits == 15
+    assert header == b"permessage-deflate; server_max_window_bits=12" and ext is not None
+    assert ext.client_max_window_bits == 12
+
+
+# --- the default windows: 12 bits where the client lets us choose ---------------------------
+
+DEFAULT_ANSWERS = [
+    # (offer, answer, (client bits, server bits) of the extension)
+    (
+        "permessage-deflate; client_max_window_bits",  # browsers, websockets
+        "permessage-deflate; client_max_window_bits=12; server_max_window_bits=12",
+        (12, 12),
+    ),
+    # A client that does not offer client_max_window_bits may use 15 bits: we inflate them.
+    ("permessage-deflate", "permessage-deflate; server_max_window_bits=12", (15, 12)),
+    (  # wsproto's (and our own client's) offer: we answer with less than it allows
+        "permessage-deflate; client_max_window_bits=15; server_max_window_bits=15",
+        "permessage-deflate; client_max_window_bits=12; server_max_window_bits=12",
+        (12, 12),
+    ),
+    (  # a client asking for less gets it
+        "permessage-deflate; client_max_window_bits=10; server_max_window_bits=9",
+        "permessage-deflate; client_max_window_bits=10; server_max_window_bits=9",
+        (10, 9),
+    ),
+]
+
+
+@pytest.mark.parametrize(("offer", "answer", "bits"), DEFAULT_ANSWERS)
+def test_the_default_windows_are_12_bits(offer: str, answer: str, bits: tuple[int, int]) -> None:
+    ext, header = negotiate_deflate(DEFAULT_DEFLATE, [offer], 100)
+    assert header == answer.encode()
+    assert ext is not None and (ext.client_max_window_bits, ext.server_max_window_bits) == bits
+    assert ext.memory_level == 5
+
+
+def test_15_bit_windows_can_still_be_asked_for() -> None:
+    options = DeflateOptions(client_max_window_bits=15, server_max_window_bits=15, memory_level=8)
+    ext, header = negotiate_deflate(options, ["permessage-deflate; client_max_window_bits"], 100)
+    assert header == b"permessage-deflate; client_max_window_bits=15"
+    assert ext is not None and (ext.client_max_window_bits, ext.server_max_window_bits) == (15, 15)
+    ext, header = negotiate_deflate(options, ["permessage-deflate"], 100)
+    assert header == b"permessage-deflate"
+
+
+def test_a_client_without_client_max_window_bits_may_use_15_bits() -> None:
+    """Even when the options ask for a smaller client window: a client that did not offer
+    client_max_window_bits cannot be told, and its 15-bit back references must inflate."""
+    ext, header = negotiate_deflate(
+        DeflateOptions(client_max_window_bits=9), ["permessage-deflate"], 2**20
+    )
+    assert ext is not None and header == b"permessage-deflate; server_max_window_bits=12"
+    conn = Connection(ConnectionType.SERVER, extensions=[ext])
+    block = random.Random(7).randbytes(1000)
+    message = block + b"x" * 20_000 + block  # the second block refers 21,000 bytes back
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    data = compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert len(data) < 1500
+    events = _events(conn, build_frame(OP_BINARY, data[:-4], rsv1=True))
+    assert [e.data for e in events] == [message]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("level", [1, 5, 9])
+def test_our_compressor_uses_the_memory_level(level: int) -> None:
+    ext, _header = negotiate_deflate(
+        DeflateOptions(memory_level=level), ["permessage-deflate"], 2**20
+    )
+    assert ext is not None
+    conn = Connection(ConnectionType.SERVER, extensions=[ext])
+    text = "".join(f"{i}:{i * 7919 % 1000};" for i in range(3000))
+    zlib_own = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -12, level)
+    expected = zlib_own.compress(text.encode()) + zlib_own.flush(zlib.Z_SYNC_FLUSH)
+    frame = parse_frame(bytearray(conn.send(TextMessage(data=text))))
+    assert frame is not None and frame.payload == expected[:-4]
 
 
 def test_a_client_with_an_8_bit_window_is_understood() -> None:

@@ -30,7 +30,18 @@ def test_deflate_options_are_a_frozen_value() -> None:
     assert hash(options) == hash(DeflateOptions(server_no_context_takeover=True))
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.server_no_context_takeover = False  # type: ignore[misc]
-    assert DeflateOptions(False, False, None, None) == DEFAULT_DEFLATE
+    assert DeflateOptions(False, False, None, None, 5) == DEFAULT_DEFLATE
+
+
+@pytest.mark.parametrize("level", [0, 10, -1, 5.0, True, "5"])
+def test_deflate_options_memory_level_range(level: object) -> None:
+    with pytest.raises(ValueError, match="memory_level must be an integer from 1 to 9"):
+        DeflateOptions(memory_level=level)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("level", [1, 9])
+def test_deflate_options_memory_level_bounds_are_accepted(level: int) -> None:
+    assert DeflateOptions(memory_level=level).memory_level == level
 
 
 def test_the_default_offers_every_parameter_at_its_default() -> None:

@@ -4,7 +4,14 @@ What wsproto's :class:`~wsproto.extensions.PerMessageDeflate` does not do and we
 inflation. A small compressed frame can inflate to gigabytes, so it is inflated in steps of
 :data:`INFLATE_STEP` bytes, inflation stops at the first byte over ``max_message_size`` (counted
 across the frames of a message) and the connection is closed with 1009: a bomb costs at most
-the limit and one step. Also here: :func:`negotiate_deflate`, which declines invalid offers.
+the limit and one step. Also here: :func:`negotiate_deflate`, which declines invalid offers
+and picks the windows (12 bits by default, see ``DeflateOptions``), and our compressor's zlib
+``memLevel`` (``DeflateOptions.memory_level``; wsproto's would be zlib's default, 8).
+
+The engine reads and sends whole compressed messages without wsproto, through
+:meth:`LimitedDeflate.inflate_message` and :meth:`LimitedDeflate.deflate_message`: the same
+steps as the frame hooks take for one final frame, on the same zlib objects (the engine and
+wsproto hold this one extension object; see ``engine.py`` for the invariant).
 
 (A message sent with ``send_message(data, compress=False)`` does not pass through here at all:
 RFC 7692 lets any message go out with RSV1 clear, and ``protocol/frames.py`` encodes it without
@@ -19,7 +26,7 @@ from collections.abc import Sequence
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-from .deflate_options import DEFAULT_DEFLATE, DeflateOptions, parse_offer
+from .deflate_options import DEFAULT_DEFLATE, SERVER_WINDOW_BITS, DeflateOptions, parse_offer
 
 __all__ = [
     "DEFAULT_DEFLATE",
@@ -46,6 +53,7 @@ class LimitedDeflate(PerMessageDeflate):
             client_max_window_bits=options.client_max_window_bits,
             server_no_context_takeover=options.server_no_context_takeover,
             server_max_window_bits=options.server_max_window_bits,
+            memory_level=options.memory_level,
         )
 
     def __init__(
@@ -56,6 +64,7 @@ class LimitedDeflate(PerMessageDeflate):
         client_max_window_bits: int | None = None,
         server_no_context_takeover: bool = False,
         server_max_window_bits: int | None = None,
+        memory_level: int = DEFAULT_DEFLATE.memory_level,
     ) -> None:
         super().__init__(
             client_no_context_takeover=client_no_context_takeover,
@@ -64,6 +73,7 @@ class LimitedDeflate(PerMessageDeflate):
             server_max_window_bits=server_max_window_bits,
         )
         self.max_message_size = max_message_size
+        self.memory_level = memory_level
         self._inflated = 0
         self._control = False  # the frame being read is a control frame
 
@@ -107,6 +117,66 @@ class LimitedDeflate(PerMessageDeflate):
                 return CloseReason.MESSAGE_TOO_BIG
         return result
 
+    def frame_outbound(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        # wsproto makes its compressor with zlib's default memLevel: make ours first.
+        if self._compressor is None and (opcode is Opcode.TEXT or opcode is Opcode.BINARY):
+            self._compressor = self._new_compressor(proto.client)
+        return super().frame_outbound(proto, opcode, rsv, data, fin)
+
+    # The engine's native path: one whole message at a time, the same steps as the hooks above
+    # (wsproto's and ours) take for a single final frame, on the same zlib objects.
+
+    def deflate_message(self, data: bytes, client: bool) -> bytes:
+        """The payload of one compressed message (RSV1 set, one final frame): ``data``
+        deflated with the connection's compressor, the ``00 00 ff ff`` tail removed; the
+        compressor is dropped afterwards under no_context_takeover, as wsproto does."""
+        compressor = self._compressor
+        if compressor is None:
+            compressor = self._compressor = self._new_compressor(client)
+        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        if self.client_no_context_takeover if client else self.server_no_context_takeover:
+            self._compressor = None
+        return out[:-4]
+
+    def inflate_message(self, payload: bytes, client: bool) -> bytes | CloseReason:
+        """The message of one compressed final frame (the peer's ``payload``), inflated with
+        the connection's decompressor within ``max_message_size``; ``MESSAGE_TOO_BIG`` past
+        it, ``INVALID_FRAME_PAYLOAD_DATA`` for data zlib cannot inflate. Call only between
+        messages (no fragmented message begun)."""
+        self._inflated = 0
+        decompressor = self._decompressor
+        if decompressor is None:
+            bits = self.server_max_window_bits if client else self.client_max_window_bits
+            decompressor = self._decompressor = zlib.decompressobj(-int(bits))
+        data = self._inflate(decompressor, payload)
+        if not isinstance(data, bytes):
+            return data
+        try:  # as wsproto's frame_inbound_complete
+            tail = decompressor.decompress(b"\x00\x00\xff\xff") + decompressor.flush()
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        if tail:
+            self._inflated += len(tail)
+            if self._inflated > self.max_message_size:
+                return CloseReason.MESSAGE_TOO_BIG
+            data += tail
+        if self.server_no_context_takeover if client else self.client_no_context_takeover:
+            self._decompressor = None
+        return data
+
+    def _new_compressor(self, client: bool) -> zlib._Compress:
+        bits = self.client_max_window_bits if client else self.server_max_window_bits
+        return zlib.compressobj(
+            zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -int(bits), self.memory_level
+        )
+
     def _inflate(self, decompressor: zlib._Decompress, data: bytes) -> bytes | CloseReason:
         """Inflate ``data`` in steps of at most :data:`INFLATE_STEP` bytes, stopping as soon as
         the message passes ``max_message_size``: a bomb leaves at most that many bytes plus
@@ -140,6 +210,15 @@ def negotiate_deflate(
     ``Sec-WebSocket-Extensions`` entries, in order); ``(extension, response header)``, or
     ``(None, None)`` to answer without the extension.
 
+    Windows: ours is ``options.server_max_window_bits`` (``None``:
+    :data:`~wsframework.protocol.deflate_options.SERVER_WINDOW_BITS`), or the client's
+    ``server_max_window_bits`` if smaller; the answer names it whenever it is under 15 or was
+    offered (RFC 7692 section 7.1.2.1 lets a server name it unasked, so the client may inflate
+    with a smaller window). The client's is ``options.client_max_window_bits`` (``None``: the
+    same default), or the offered value if smaller, and is named in the answer only when the
+    offer has ``client_max_window_bits``: a client whose offer lacks it may use 15 bits, which
+    we then inflate.
+
     An invalid offer (:func:`~wsframework.protocol.deflate_options.parse_offer`) is declined
     and the next one considered, as RFC 7692 section 5 asks; so is a valid offer of
     ``server_max_window_bits=8``, which zlib cannot honour (its smallest raw window is 9).
@@ -148,27 +227,45 @@ def negotiate_deflate(
     """
     if options is None:
         return None, None
+    server_bits = options.server_max_window_bits or SERVER_WINDOW_BITS
+    client_bits = options.client_max_window_bits or SERVER_WINDOW_BITS
     for offer in offers:
         try:
             params = parse_offer(offer)
         except ValueError:
             continue
-        if params.get("server_max_window_bits") == 8:
+        offered_server = params.get("server_max_window_bits")
+        if offered_server == 8:
             continue
-        if params.get("client_max_window_bits") == 8:
+        server = min(server_bits, offered_server or 15)
+        if server < 15 or offered_server is not None:
+            params["server_max_window_bits"] = server
+        if "client_max_window_bits" not in params:
+            client = 15  # the client may use any window
+        elif params["client_max_window_bits"] == 8:
+            client = client_bits  # it uses 8 bits, which a larger window inflates
             del params["client_max_window_bits"]
-        # wsproto reads the offer loosely: hand it the checked parameters, normalised.
+        else:
+            client = params["client_max_window_bits"] = min(
+                client_bits, params["client_max_window_bits"] or 15
+            )
+        # wsproto reads the offer loosely: hand it the checked parameters, normalised, with
+        # the window bits of our answer.
         normalised = "; ".join(
             ["permessage-deflate"]
             + [name if value is None else f"{name}={value}" for name, value in params.items()]
         )
-        extension = LimitedDeflate.from_options(options, max_message_size)
+        extension = LimitedDeflate(
+            max_message_size,
+            client_no_context_takeover=options.client_no_context_takeover,
+            client_max_window_bits=client,
+            server_no_context_takeover=options.server_no_context_takeover,
+            server_max_window_bits=server,
+            memory_level=options.memory_level,
+        )
         accepted = extension.accept(normalised)
         if not isinstance(accepted, str):  # pragma: no cover - a checked offer is accepted
             continue
         header = "permessage-deflate" + (f"; {accepted}" if accepted else "")
         return extension, header.encode()
     return None, None
-
-
-#: Compression is on by default, with the RFC defaults (15-bit windows, context takeover).

@@ -10,6 +10,18 @@ What it owns:
 * the plain-frame fast path: whole, unfragmented, uncompressed data frames are parsed here
   (:func:`~wsframework.protocol.frames.parse_data_frame`) while wsproto holds nothing; from the
   first other frame on, wsproto parses, and reports every protocol error;
+* compressed messages, while wsproto is idle (the plain frames' rule): a whole compressed
+  message in one final frame is parsed here and inflated by the negotiated extension
+  (:meth:`~wsframework.protocol.deflate.LimitedDeflate.inflate_message`, within its limit),
+  and every compressed message we send is deflated by it and framed here, as one final frame
+  (:meth:`~wsframework.protocol.deflate.LimitedDeflate.deflate_message`). Fragmented ones,
+  and anything after a frame wsproto began, stay with wsproto. The invariant that keeps both
+  paths' zlib contexts one: the engine's ``deflate`` *is* the extension object wsproto got
+  (checked when wsproto is adopted), so a connection has one compressor and one decompressor
+  whichever path used them last; the native path inflates only between messages (wsproto
+  holds no frame or message, so the extension holds no half-inflated one) and sends only
+  whole messages (wsproto's sending side keeps no state between those), each step the same
+  as wsproto's hooks take, no_context_takeover resets included;
 * close frames while wsproto was never made (:func:`~wsframework.protocol.frames.parse_close_frame`,
   :func:`~wsframework.protocol.frames.encode_close_frame`): the engine then keeps the
   connection's state itself, and hands it to wsproto if a later frame needs wsproto after all;
@@ -43,7 +55,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wsproto.connection import Connection, ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason
 
 from ..exceptions import MessageTypeError
 from .deflate import LimitedDeflate
@@ -147,7 +160,8 @@ class Engine:
         max_message_size: a larger incoming message fails the connection with 1009.
         max_frame_size: the largest frame the fast path parses whole (the read size); bigger
             frames go to wsproto, which streams them.
-        deflate: the negotiated permessage-deflate extension, or ``None``.
+        deflate: the negotiated permessage-deflate extension, or ``None``: the object given
+            to wsproto's connection, not a copy (``ValueError`` otherwise).
         client: whether this is the client end, when ``proto`` is a function (a wsproto
             connection says so itself).
 
@@ -212,7 +226,7 @@ class Engine:
         self._frames: Any = None
         self._wsproto_messages: Any = None
         if self._proto is not None:
-            self._frames, self._wsproto_messages = _adopt_wsproto(self._proto)
+            self._frames, self._wsproto_messages = _adopt_wsproto(self._proto, deflate)
         self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
         self.closed_by: str | None = None
 
@@ -229,7 +243,7 @@ class Engine:
             assert self._factory is not None
             proto = self._proto = self._factory()
             self._factory = None
-            self._frames, self._wsproto_messages = _adopt_wsproto(proto)
+            self._frames, self._wsproto_messages = _adopt_wsproto(proto, self._deflate)
             if self._state is not _OPEN:  # a close frame was sent or received without it
                 proto._state = self._state
         return proto
@@ -275,8 +289,17 @@ class Engine:
         limit = self._limit
         pos = 0
         while True:
+            inflated = False
             if self._open:
                 end, text, payload = parse_data_frame(buf, pos, masked, limit)
+                if end == NOT_PLAIN and self._deflate is not None:
+                    end, text, payload = parse_data_frame(buf, pos, masked, limit, True)
+                    if end >= 0:
+                        result = self._deflate.inflate_message(payload, self._client)
+                        if not isinstance(result, bytes):
+                            yield self._inflate_failed(result)
+                            return
+                        payload, inflated = result, True
             else:
                 end = NOT_PLAIN
             if end == NOT_PLAIN and self._proto is None and self._expects_close():
@@ -292,7 +315,10 @@ class Engine:
             if text:
                 try:
                     message: str | bytes = payload.decode("utf-8")
-                except UnicodeDecodeError:
+                except UnicodeDecodeError as exc:
+                    if inflated:  # wsproto cannot have it now: the same 1007 as its
+                        yield ProtocolError(1007, str(exc))
+                        return
                     break  # wsproto fails the connection with 1007
             else:
                 message = payload
@@ -377,6 +403,12 @@ class Engine:
         self._state = _CLOSED
         return CloseReceived(code, reason, answer=False)
 
+    def _inflate_failed(self, reason: CloseReason) -> ProtocolError:
+        """The error wsproto reports for a compressed message its extension refused."""
+        if reason is CloseReason.MESSAGE_TOO_BIG:
+            return self._too_big()
+        return ProtocolError(int(reason), "error in extension")
+
     def _too_big(self) -> ProtocolError:
         self._parts = None
         self._part_size = 0
@@ -413,18 +445,20 @@ class Engine:
         """The bytes of one message, as ``(head, body)``: write ``head`` then ``body``.
 
         Uncompressed messages are framed here, their payload kept apart (never copied, for
-        servers); compressed ones go through wsproto (``body`` is then empty).
+        servers); compressed ones too, as one final frame, through the extension's compressor.
 
         Raises:
             MessageTypeError: ``message`` is neither text nor bytes.
         """
         if isinstance(message, str):
             if self._deflate is not None and compress:
-                return self.count((self._wsproto().send(TextMessage(data=message)), b""))
+                data = self._deflate.deflate_message(message.encode("utf-8"), self._client)
+                return self.count(encode_data_frame(data, True, self._client, True))
             frame = encode_data_frame(message.encode("utf-8"), True, self._client)
         elif isinstance(message, (bytes, bytearray, memoryview)):
             if self._deflate is not None and compress:
-                return self.count((self._wsproto().send(BytesMessage(data=bytes(message))), b""))
+                data = self._deflate.deflate_message(bytes(message), self._client)
+                return self.count(encode_data_frame(data, False, self._client, True))
             frame = encode_data_frame(bytes(message), False, self._client)
         else:
             raise MessageTypeError(f"message must be str or bytes, not {type(message).__name__}")
@@ -533,8 +567,11 @@ class _EventQueue(list[Any]):
         return self.pop(0)
 
 
-def _adopt_wsproto(proto: Connection) -> tuple[Any, Any]:
+def _adopt_wsproto(proto: Connection, deflate: LimitedDeflate | None) -> tuple[Any, Any]:
     """Slim down a new wsproto connection; return its frame and message decoders.
+
+    ``deflate`` must be the very extension wsproto was given (the module's invariant): a copy
+    would keep zlib contexts of its own and corrupt the stream at the first switch of paths.
 
     The plain-frame fast path checks that the decoders are idle before it parses frames
     itself. These are wsproto internals (stable from 1.2 to 1.3); ``tests/protocol/`` checks
@@ -549,4 +586,7 @@ def _adopt_wsproto(proto: Connection) -> tuple[Any, Any]:
     messages = getattr(frame_protocol, "_message_decoder", None)
     if frames is None or messages is None:  # pragma: no cover - a wsproto we do not know
         return None, None
+    extensions = getattr(frame_protocol, "extensions", ())
+    if deflate is not None and all(ext is not deflate for ext in extensions):
+        raise ValueError("the engine's deflate extension must be the one wsproto negotiated")
     return frames, messages

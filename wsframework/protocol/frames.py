@@ -3,15 +3,22 @@
 Sending: the connection sends every data message it does not compress through
 :func:`encode_data_frame` instead of through wsproto: no event object, no intermediate
 bytearrays, and the payload is handed to ``writev`` unchanged (servers do not mask), so a 1 MiB
-message is never copied. Control frames and compressed messages still go through wsproto, whose
-outbound state this never touches (it keeps state only for fragmented or compressed messages,
-which are not sent here).
+message is never copied. Control frames still go through wsproto, whose outbound state this
+never touches (it keeps state only for fragmented messages, which the engine never sends, and
+the compressor, which it shares with the engine).
 
 Receiving: while wsproto holds no partial frame or message, the connection takes the *plain*
 frames (:func:`parse_data_frame`) off the front of what it reads and hands wsproto only the
 rest, from the first frame that is not plain. wsproto keeps no state between whole uncompressed
 messages (permessage-deflate's is reset at the end of each message), so skipping them leaves it
 exactly as if it had parsed them.
+
+Compressed messages: while wsproto holds nothing, the engine also takes a whole compressed
+message in one final frame (``parse_data_frame(..., compressed=True)``) and sends every
+compressed message as one (``encode_data_frame(..., compressed=True)``); the payloads go through the
+negotiated extension's own zlib objects
+(:meth:`~wsframework.protocol.deflate.LimitedDeflate.inflate_message`,
+:meth:`~wsframework.protocol.deflate.LimitedDeflate.deflate_message`), which wsproto shares.
 
 Close frames: every connection ends with one each way, and the engine reads and writes them
 here (:func:`parse_close_frame`, :func:`encode_close_frame`) while wsproto was never needed, so
@@ -40,20 +47,25 @@ __all__ = [
 
 _TEXT, _BINARY = 0x81, 0x82  # FIN set, RSV clear, opcode 1 or 2
 _CLOSE = 0x88  # FIN set, RSV clear, opcode 8
+_RSV1 = 0x40  # permessage-deflate's mark of a compressed message
 _LENGTH64 = struct.Struct("!Q")
 _CODE = struct.Struct("!H")
 _MAX_REASON = 123  # a control frame's payload is at most 125 bytes, 2 of them the code
 
 
-def encode_data_frame(payload: bytes, text: bool, mask: bool) -> tuple[bytes, bytes]:
+def encode_data_frame(
+    payload: bytes, text: bool, mask: bool, compressed: bool = False
+) -> tuple[bytes, bytes]:
     """The frame header (with the masking key when ``mask``) and the body to send after it.
 
     Args:
         payload: the message, UTF-8 encoded for text.
         text: opcode 1 (text) rather than 2 (binary).
         mask: mask the payload with a fresh random key, as clients must.
+        compressed: set RSV1: ``payload`` is a deflated message, its ``00 00 ff ff`` tail
+            removed (permessage-deflate).
     """
-    header = frame_header(len(payload), text, mask)
+    header = frame_header(len(payload), text, mask, compressed)
     if not mask:
         return header, payload
     key = os.urandom(4)
@@ -68,9 +80,11 @@ _NO_PAYLOAD = b""
 
 
 def parse_data_frame(
-    data: bytes | bytearray, pos: int, masked: bool, limit: int
+    data: bytes | bytearray, pos: int, masked: bool, limit: int, compressed: bool = False
 ) -> tuple[int, bool, bytes]:
-    """Parse the frame at ``data[pos:]`` if it is a *plain* data frame.
+    """Parse the frame at ``data[pos:]`` if it is a *plain* data frame (``compressed``: a
+    plain one but for RSV1, which must then be set: a whole permessage-deflate message, whose
+    payload is returned still compressed).
 
     Plain means: FIN set, RSV bits clear, opcode text or binary, masked exactly when ``masked``
     (frames from clients are, frames from servers are not), a minimally encoded length of at
@@ -88,6 +102,8 @@ def parse_data_frame(
     if available < 2:
         return NEED_MORE, False, _NO_PAYLOAD
     first = data[pos]
+    if compressed:
+        first ^= _RSV1  # set: cleared, and checked as a plain frame's; clear: refused
     if first != _TEXT and first != _BINARY:
         return NOT_PLAIN, False, _NO_PAYLOAD
     second = data[pos + 1]
