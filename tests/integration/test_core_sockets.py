@@ -507,6 +507,48 @@ async def test_hundred_concurrent_connections(serve: Serve) -> None:
     assert done == set(range(100))
 
 
+async def test_a_flooding_peer_does_not_starve_other_connections(serve: Serve) -> None:
+    """The receiving side: a handler that only reads a peer that never stops sending gets up
+    to a queue's worth of messages per scheduler pass (get_message yields when the queue is
+    empty), so another connection's round trips still go through."""
+    consumed = 0
+    flooding = trio.Event()
+
+    async def handler(request: WebSocketRequest) -> None:
+        nonlocal consumed
+        ws = await request.accept()
+        if request.path == "/sink":
+            async for _message in ws:  # reads only: never sends, never sleeps
+                consumed += 1
+                if consumed == 1000:
+                    flooding.set()
+            return
+        async for message in ws:
+            await ws.send_message(message)
+
+    server = await serve(handler)
+    stop = trio.Event()
+
+    async def flood(ws: Any) -> None:
+        while not stop.is_set():
+            await ws.send_message(b"x" * 100)
+
+    with trio.fail_after(15):
+        async with (
+            open_websocket("127.0.0.1", server.port, "/sink", use_ssl=False) as sink,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(flood, sink)
+            await flooding.wait()
+            async with open_websocket("127.0.0.1", server.port, "/echo", use_ssl=False) as ws:
+                before = consumed
+                for i in range(50):
+                    await echo_round(ws, f"round {i}")
+                during = consumed - before
+            stop.set()
+    assert during > 0  # the flood was being read while the round trips went through
+
+
 async def test_flooding_sender_does_not_starve_other_connection(serve: Serve) -> None:
     flood_started = trio.Event()
 
