@@ -20,10 +20,10 @@ async def receive_some(
     way. ``ready`` says the caller has just waited for readability itself (``wait_readable``,
     so that a reader parked on an idle connection holds no frame of this function): then the
     read takes no further checkpoint. A reader parked here costs about 1 KiB less per idle
-    connection than one in ``SocketStream.receive_some``. The
-    file descriptor is only read while the socket object still owns it (``fileno()`` is -1 once
-    anyone closed it), so a descriptor number reused by another connection is never read. Other
-    streams (TLS, memory) are read through ``stream.receive_some``. Cancel as any Trio receive.
+    connection than one in ``SocketStream.receive_some``. The file descriptor is only read
+    while the socket object still owns it (``fileno()`` is -1 once anyone closed it), so a
+    descriptor number reused by another connection is never read. Other streams (TLS, memory)
+    are read through ``stream.receive_some``. Cancel as any Trio receive.
 
     Raises:
         trio.ClosedResourceError: the socket was closed meanwhile.
