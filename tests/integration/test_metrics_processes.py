@@ -18,7 +18,7 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from wsframework import open_websocket_url
+from wsframework import connect_websocket_url
 from wsframework.interface import WebSocketConnection
 
 from .cli_helpers import ROOT, Server
@@ -28,6 +28,7 @@ APP = "tests.integration.metrics_app:app"
 READY = re.compile(r"metrics_app: ready (\d+)")
 TIMEOUT = 20.0
 MAX_CLIENTS = 40
+BURST = 4  # clients connecting at once (see rooms_workers_helpers.connect_on_both)
 MESSAGES = 3
 
 
@@ -122,13 +123,23 @@ async def test_metrics_are_summed_over_both_workers(served: Served) -> None:
     async with AsyncExitStack() as stack:
         clients: list[WebSocketConnection] = []
         seen: set[int] = set()
-        while seen != served.pids and len(clients) < MAX_CLIENTS:
-            ws = await stack.enter_async_context(
-                open_websocket_url(f"ws://127.0.0.1:{served.port}/pid")
-            )
+        nursery = await stack.enter_async_context(trio.open_nursery())
+
+        async def connect() -> None:
+            url = f"ws://127.0.0.1:{served.port}/pid"
+            ws = await connect_websocket_url(nursery, url)
+            stack.push_async_callback(ws.aclose)
             with trio.fail_after(TIMEOUT):
                 seen.add(int(await ws.get_message()))
             clients.append(ws)
+
+        # Which worker accepts is the kernel's choice, and clients connecting one after the
+        # other tend to land on the same one: connect a few at once, so that one worker is
+        # still busy with a handshake while the other accepts.
+        while seen != served.pids and len(clients) < MAX_CLIENTS:
+            async with trio.open_nursery() as burst:
+                for _ in range(BURST):
+                    burst.start_soon(connect)
         assert seen == served.pids, "every connection landed on one worker"
         for ws in clients:
             for n in range(MESSAGES):
